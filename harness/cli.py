@@ -1,0 +1,178 @@
+"""`python -m harness`: argument parsing only; each command lives in harness/commands/.
+
+Parsers are built without importing torch, so `--help` is instant. A command
+handler is named as "module:function" and imported only when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import tomllib
+from collections.abc import Sequence
+from typing import Any
+
+from harness.errors import HarnessError
+
+SPLITS = ("official", "random")
+
+
+def parse_options(pairs: Sequence[str] | None, flag: str = "--set") -> dict[str, Any]:
+    """["width=0.25", "name=x"] -> {"width": 0.25, "name": "x"}; values are read as TOML."""
+    out: dict[str, Any] = {}
+    for pair in pairs or ():
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise HarnessError(f"{flag} {pair!r}: expected KEY=VALUE, e.g. {flag} width=0.25")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare word such as a registry name
+        out[key.strip()] = value
+    return out
+
+
+def _data_args(p: argparse.ArgumentParser, *, dataset_default: str | None = "synth_commands") -> None:
+    p.add_argument("--dataset", default=dataset_default,
+                   help="speech_commands_v0.01 | speech_commands_v0.02 | synth_commands "
+                        "(default: %(default)s)")
+    p.add_argument("--root", default=None,
+                   help="a folder in the Speech Commands layout to use instead of the data folder")
+    p.add_argument("--split", choices=SPLITS, default="official",
+                   help="official (speaker-disjoint lists) or random 60/20/20 (default: %(default)s)")
+    p.add_argument("--split-seed", type=int, default=0,
+                   help="seed of the random split (default: %(default)s)")
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--frontend", default="complex", help="front-end name (default: %(default)s)")
+    p.add_argument("--frontend-opt", action="append", metavar="KEY=VALUE",
+                   help="front-end option, repeatable (e.g. n_fft=1024)")
+    p.add_argument("--model", default="seed_cnn", help="model name (default: %(default)s)")
+    p.add_argument("--model-opt", action="append", metavar="KEY=VALUE",
+                   help="model option, repeatable (e.g. width=0.25)")
+    p.add_argument("--batch-size", type=int, default=128, help="default: %(default)s")
+    p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
+    p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Which spectrogram front-end and which network classify spoken commands "
+                    "best, and at what speed?",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    # data
+    data = sub.add_parser("data", help="download, generate, decode and describe datasets")
+    dsub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    p = dsub.add_parser("prepare", help="download or generate if needed, decode, cache")
+    p.add_argument("dataset", nargs="?", default=None,
+                   help="dataset name; may be left out with --root (labels inferred)")
+    p.add_argument("--root", default=None, help="a folder in the Speech Commands layout")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip unreadable or malformed clips instead of stopping")
+    p.set_defaults(handler="harness.commands.data:prepare")
+    p = dsub.add_parser("info", help="clips per split and per label")
+    p.add_argument("dataset", nargs="?", default=None)
+    p.add_argument("--root", default=None)
+    p.add_argument("--split", choices=SPLITS, default="official")
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--skip-bad", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler="harness.commands.data:info")
+    p = dsub.add_parser("synth", help="write an offline spoken-keyword folder anywhere")
+    p.add_argument("out_dir")
+    p.add_argument("--speakers", type=int, default=None, help="number of synthetic speakers")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler="harness.commands.data:synth")
+
+    # list
+    p = sub.add_parser("list", help="registered front-ends or models")
+    p.add_argument("what", choices=("frontends", "models"))
+    p.add_argument("pattern", nargs="?", default="*", help="fnmatch filter, e.g. 'log*'")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler="harness.commands.listing:list_entries")
+
+    # train
+    p = sub.add_parser("train", help="one training run, no sweep")
+    _data_args(p)
+    _model_args(p)
+    p.add_argument("--epochs", type=int, default=50, help="default: %(default)s")
+    p.add_argument("--max-lr", type=float, default=1e-2, help="one-cycle peak LR (default: 1e-2)")
+    p.add_argument("--patience", type=int, default=3, help="early stopping (default: 3)")
+    p.add_argument("--checkpoint", default=None, help="save the best state_dict here")
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    p.set_defaults(handler="harness.commands.train:train")
+
+    p = sub.add_parser("lr-find", help="learning-rate range test: loss vs LR as CSV and PNG")
+    _data_args(p)
+    _model_args(p)
+    p.add_argument("--min-lr", type=float, default=1e-7)
+    p.add_argument("--max-lr", type=float, default=1.0)
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--out", default="runs/lr_find", help="output folder (default: %(default)s)")
+    p.set_defaults(handler="harness.commands.train:lr_find")
+
+    # sweep
+    p = sub.add_parser("sweep", help="run or resume an Optuna study over an experiment file")
+    p.add_argument("experiment", nargs="?", default="experiments/quick.toml",
+                   help="experiment file or name in experiments/ (default: %(default)s)")
+    p.add_argument("--storage", default=None,
+                   help="Optuna storage URL (default: journal file under runs/)")
+    p.add_argument("--tracking-uri", default=None,
+                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
+                        "sqlite:///runs/mlflow.db)")
+    p.add_argument("--workers", type=int, default=1, help="processes on this machine")
+    p.add_argument("--trials", type=int, default=None, help="run this many more trials")
+    p.add_argument("--epochs", type=int, default=None, help="override [train] epochs")
+    p.add_argument("--device", default=None, help="override the device")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a fixed option, e.g. --set batch_size=64, "
+                        "--set model.width=0.5, --set data.split=random")
+    p.set_defaults(handler="harness.commands.sweep:sweep")
+
+    p = sub.add_parser("ui", help="the MLflow UI over the harness's store")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--tracking-uri", default=None)
+    p.set_defaults(handler="harness.commands.sweep:ui")
+
+    # report
+    p = sub.add_parser("report", help="rebuild reports/<experiment>/ from MLflow")
+    p.add_argument("experiment", nargs="?", default="quick",
+                   help="experiment name or file (default: %(default)s)")
+    p.add_argument("--tracking-uri", default=None)
+    p.add_argument("--out", default=None, help="output folder (default: reports/<experiment>)")
+    p.set_defaults(handler="harness.commands.report:report")
+
+    p = sub.add_parser("inspect", help="signal figures for one clip: waveform, DFT, spectrogram")
+    p.add_argument("--dataset", default="synth_commands")
+    p.add_argument("--root", default=None)
+    p.add_argument("--word", default=None, help="a word of the dataset (default: the first)")
+    p.add_argument("--out", default="reports/inspect")
+    p.set_defaults(handler="harness.commands.report:inspect")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module, _, func = args.handler.partition(":")
+    try:
+        handler = getattr(importlib.import_module(module), func)
+        return int(handler(args) or 0)
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Command handlers: each takes the parsed argparse.Namespace and prints."""
