@@ -33,14 +33,15 @@ def parse_options(pairs: Sequence[str] | None, flag: str = "--set") -> dict[str,
     return out
 
 
-def _data_args(p: argparse.ArgumentParser, *, dataset_default: str | None = "synth_commands") -> None:
+def _data_args(p: argparse.ArgumentParser, dataset_default: str = "synth_commands") -> None:
     p.add_argument("--dataset", default=dataset_default,
                    help="speech_commands_v0.01 | speech_commands_v0.02 | synth_commands "
                         "(default: %(default)s)")
     p.add_argument("--root", default=None,
                    help="a folder in the Speech Commands layout to use instead of the data folder")
     p.add_argument("--split", choices=SPLITS, default="official",
-                   help="official (speaker-disjoint lists) or random 60/20/20 (default: %(default)s)")
+                   help="official (speaker-disjoint lists) or random 60/20/20 "
+                        "(default: %(default)s)")
     p.add_argument("--split-seed", type=int, default=0,
                    help="seed of the random split (default: %(default)s)")
 

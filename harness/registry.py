@@ -54,7 +54,8 @@ class Registry(Generic[T]):
         takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
         unknown = [k for k in kwargs if k not in params]
         if unknown and not takes_any:
-            options = ", ".join(p for p in params if p not in ("in_channels", "n_classes")) or "none"
+            own = [p for p in params if p not in ("in_channels", "n_classes")]
+            options = ", ".join(own) or "none"
             raise HarnessError(
                 f"{self.kind} {name!r} has no option {', '.join(map(repr, unknown))}; "
                 f"its options: {options}"

@@ -1,0 +1,83 @@
+"""Shared fixtures: a private data folder for every test, and tiny Speech Commands folders.
+
+`make_speech_commands(root)` writes real 16-bit WAV files with soundfile in the
+Speech Commands layout; each word is a tone of its own pitch plus noise, so a
+small model can learn it. Reuse it directly or through the `speech_commands`
+fixture:
+
+    def test_x(speech_commands):           # tmp_path/"sc": 4 words x 6 speakers x 2
+        data = load_splits(None, root=speech_commands)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+WORDS = ("no", "off", "on", "yes")
+# clip lengths in samples, cycled over the clips: shorter, exact and longer than 1 s
+LENGTHS = (16_000, 11_025, 16_000, 20_000, 8_000, 16_001)
+SR = 16_000
+
+
+def make_speech_commands(root: Path, words: Sequence[str] = WORDS, speakers: int = 6,
+                         clips_per_speaker: int = 2, seed: int = 0) -> Path:
+    """Write a Speech Commands-layout folder at `root`; returns `root`.
+
+    Every speaker says every word `clips_per_speaker` times
+    (WORD/SPEAKERHEX_nohash_K.wav, mono 16 kHz PCM_16, lengths cycling through
+    LENGTHS). Speakers are assigned by index: i % 5 == 3 -> validation_list.txt,
+    i % 5 == 4 -> testing_list.txt, others train (speaker-disjoint, like the real
+    set); the list files are in shuffled, not sorted, order.
+    Also writes `_background_noise_/` (a wav named like a clip, to check it is
+    never one, and one that is not) plus README/LICENSE files.
+    """
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    ids = [f"{rng.integers(16**8):08x}" for _ in range(speakers)]
+    lists: dict[str, list[str]] = {"validation_list.txt": [], "testing_list.txt": []}
+    n = 0
+    for i, speaker in enumerate(ids):
+        for w, word in enumerate(words):
+            (root / word).mkdir(exist_ok=True)
+            for k in range(clips_per_speaker):
+                length = LENGTHS[n % len(LENGTHS)]
+                n += 1
+                t = np.arange(length) / SR
+                tone = 0.3 * np.sin(2 * np.pi * (200 + 150 * w) * t)
+                audio = tone + 0.05 * rng.standard_normal(length)
+                rel = f"{word}/{speaker}_nohash_{k}.wav"
+                sf.write(root / rel, audio.astype(np.float32), SR, subtype="PCM_16")
+                if i % 5 == 3:
+                    lists["validation_list.txt"].append(rel)
+                elif i % 5 == 4:
+                    lists["testing_list.txt"].append(rel)
+    for name, lines in lists.items():  # shuffled: the split must keep the file's order
+        lines = [lines[j] for j in rng.permutation(len(lines))]
+        (root / name).write_text("".join(line + "\n" for line in lines))
+    noise = root / "_background_noise_"
+    noise.mkdir(exist_ok=True)
+    sf.write(noise / "white_noise.wav", 0.1 * rng.standard_normal(SR * 2), SR, subtype="PCM_16")
+    sf.write(noise / "hum_nohash_0.wav", 0.1 * rng.standard_normal(SR), SR, subtype="PCM_16")
+    (noise / "README.md").write_text("noise recordings, not a class\n")
+    (root / "LICENSE").write_text("test data\n")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def harness_data_dir(tmp_path_factory: pytest.TempPathFactory,
+                     monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own empty HARNESS_DATA_DIR, so nothing is written into the repo."""
+    path = tmp_path_factory.mktemp("harness_data")
+    monkeypatch.setenv("HARNESS_DATA_DIR", str(path))
+    yield path
+
+
+@pytest.fixture
+def speech_commands(tmp_path: Path) -> Path:
+    """A fresh default folder from make_speech_commands (48 clips, 4 words), per test."""
+    return make_speech_commands(tmp_path / "sc")

@@ -1,0 +1,164 @@
+"""Bad input gives one clear error naming the culprit and the fix; --skip-bad skips bad clips."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from harness.cli import main
+from harness.data import load_splits, prepare
+from harness.data.speech_commands import download
+from harness.errors import HarnessError
+
+
+def junk(path: Path) -> None:
+    path.write_bytes(b"this is not a wav file " * 20)
+
+
+def truncated(path: Path) -> None:
+    sf.write(path, np.zeros(16_000, np.int16), 16_000, subtype="PCM_16")
+    path.write_bytes(path.read_bytes()[:20_000])
+
+
+def rate_44k(path: Path) -> None:
+    sf.write(path, np.zeros(44_100, np.int16), 44_100, subtype="PCM_16")
+
+
+def stereo(path: Path) -> None:
+    sf.write(path, np.zeros((16_000, 2), np.int16), 16_000, subtype="PCM_16")
+
+
+BAD: dict[str, tuple[Callable[[Path], None], str]] = {
+    "unreadable": (junk, "unreadable"),
+    "truncated": (truncated, "truncated"),
+    "44.1 kHz": (rate_44k, "44100 Hz"),
+    "stereo": (stereo, "2 channels"),
+}
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("kind", list(BAD))
+def test_bad_clip_stops_prepare(kind: str, speech_commands: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    write, reason = BAD[kind]
+    write(speech_commands / "yes" / "bad00000_nohash_0.wav")
+    with pytest.raises(HarnessError, match=f"1 bad clip.*yes/bad00000_nohash_0.wav: .*{reason}"):
+        prepare(None, speech_commands)
+    code, out, err = run(["data", "prepare", "--root", str(speech_commands)], capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("error: 1 bad clip(s) of 49") and "--skip-bad" in err
+    assert "Traceback" not in err
+
+
+def test_skip_bad_skips_and_reports(speech_commands: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    for i, (write, _) in enumerate(BAD.values()):
+        write(speech_commands / "no" / f"bad0000{i}_nohash_0.wav")
+    root = str(speech_commands)
+    code, _, err = run(["data", "prepare", "--root", root, "--skip-bad"], capsys)
+    assert code == 0 and "skipped 4 bad clip(s) of 52" in err
+    code, out, err = run(["data", "info", "--root", root, "--skip-bad", "--json"], capsys)
+    assert code == 0 and "skipped 4" in err
+    assert json.loads(out)["splits"] == {"train": 32, "valid": 8, "test": 8}
+    # the cache remembers the bad clips: without --skip-bad it still refuses
+    code, _, err = run(["data", "info", "--root", root], capsys)
+    assert code == 2 and "4 bad clip(s)" in err
+
+
+def test_many_bad_clips_are_counted_not_all_listed(speech_commands: Path) -> None:
+    for i in range(8):
+        junk(speech_commands / "on" / f"bad0000{i}_nohash_0.wav")
+    with pytest.raises(HarnessError, match=r"8 bad clip.* and 3 more") as info:
+        prepare(None, speech_commands)
+    assert str(info.value).count("unreadable") == 5
+
+
+def test_all_clips_bad(tmp_path: Path) -> None:
+    for word in ("no", "yes"):
+        (tmp_path / word).mkdir()
+        junk(tmp_path / word / "bad00000_nohash_0.wav")
+    with pytest.raises(HarnessError, match="2 bad clip"):
+        prepare(None, tmp_path)
+    with pytest.raises(HarnessError, match="no readable clips"):
+        prepare(None, tmp_path, skip_bad=True)
+
+
+def test_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["data", "prepare", "--root", str(tmp_path / "nope")], capsys)
+    assert code == 2 and err.startswith("error: data folder") and "does not exist" in err
+
+
+def test_empty_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty" / "yes").mkdir(parents=True)
+    code, _, err = run(["data", "info", "--root", str(tmp_path / "empty")], capsys)
+    assert code == 2 and "no clips in" in err and "SPEAKER_nohash_N.wav" in err
+
+
+@pytest.mark.parametrize("missing", ["validation_list.txt", "testing_list.txt"])
+def test_missing_list_files(missing: str, speech_commands: Path,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    (speech_commands / missing).unlink()
+    with pytest.raises(HarnessError, match=f"{missing} is missing.*--split random"):
+        load_splits(None, root=speech_commands)
+    data = load_splits(None, root=speech_commands, split="random")  # random needs no lists
+    assert len(data.train.labels) + len(data.valid.labels) + len(data.test.labels) == 48
+    code, _, err = run(["data", "info", "--root", str(speech_commands)], capsys)
+    assert code == 2 and missing in err
+
+
+def test_list_naming_a_missing_clip(speech_commands: Path) -> None:
+    with open(speech_commands / "testing_list.txt", "a") as f:
+        f.write("yes/ffffffff_nohash_9.wav\n")
+    with pytest.raises(HarnessError, match=r"testing_list.txt names yes/ffffffff_nohash_9.wav"):
+        load_splits(None, root=speech_commands)
+
+
+def test_clip_in_both_lists(speech_commands: Path) -> None:
+    first = (speech_commands / "validation_list.txt").read_text().splitlines()[0]
+    with open(speech_commands / "testing_list.txt", "a") as f:
+        f.write(first + "\n")
+    with pytest.raises(HarnessError, match="listed twice"):
+        load_splits(None, root=speech_commands)
+
+
+def test_words_must_match_the_named_dataset(speech_commands: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["data", "info", "speech_commands_v0.01", "--root", str(speech_commands)],
+                       capsys)
+    assert code == 2 and "do not match speech_commands_v0.01" in err
+    assert "missing bed, bird" in err and "--root alone" in err
+
+
+def test_unknown_dataset_and_split(speech_commands: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["data", "prepare", "imagenet"], capsys)
+    assert code == 2 and "unknown dataset 'imagenet'" in err and "synth_commands" in err
+    code, _, err = run(["data", "prepare"], capsys)
+    assert code == 2 and "name a dataset" in err
+    with pytest.raises(HarnessError, match="unknown split 'speaker'"):
+        load_splits(None, root=speech_commands, split="speaker")
+
+
+def _offline() -> bool:
+    try:
+        socket.getaddrinfo("download.tensorflow.org", 80)
+    except OSError:
+        return True
+    return False
+
+
+@pytest.mark.skipif(not _offline(), reason="online: would download 1.4 GB")
+def test_failed_download_says_what_to_do(harness_data_dir: Path) -> None:
+    with pytest.raises(HarnessError, match=r"could not download.*--root PATH.*synth_commands"):
+        download("speech_commands_v0.01", harness_data_dir)
