@@ -1,0 +1,78 @@
+"""`harness list frontends|models [PATTERN] [--json]`: what the registries hold.
+
+    python -m harness list frontends 'log*'
+    python -m harness list models --json
+
+Front-ends show their channels and output shape for one second of audio; models their
+parameter count when built for the `complex` front-end and 30 classes (`waveform` for a
+1-D model). The table goes to stdout, like the JSON, so it can be piped and grepped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.errors import HarnessError
+
+N_CLASSES = 30  # Speech Commands v0.01's words, as in the reference study
+SPECTRAL, RAW = "complex", "waveform"  # the front-ends models are counted with
+
+
+def frontend_rows(pattern: str = "*") -> list[dict[str, Any]]:
+    """One dict per front-end matching `pattern`: name, channels, shape, description."""
+    from harness.frontends import FRONTENDS, create_frontend
+
+    rows = []
+    for name in FRONTENDS.list(pattern):
+        fe = create_frontend(name)
+        rows.append({"name": name, "channels": fe.channels, "shape": list(fe.output_shape()),
+                     "description": FRONTENDS.describe(name)})
+    return rows
+
+
+def model_rows(pattern: str = "*") -> list[dict[str, Any]]:
+    """One dict per model matching `pattern`: name, params, frontend, description."""
+    from harness.models import MODELS, build_pipeline, input_dims
+
+    rows = []
+    for name in MODELS.list(pattern):
+        frontend = RAW if input_dims(name) == 1 else SPECTRAL
+        _, model = build_pipeline(frontend, name, N_CLASSES)
+        rows.append({"name": name, "params": sum(p.numel() for p in model.parameters()),
+                     "frontend": frontend, "description": MODELS.describe(name)})
+    return rows
+
+
+def list_entries(args: argparse.Namespace) -> int:
+    """Print the front-ends or models matching `args.pattern`, as a table or JSON."""
+    rows = frontend_rows(args.pattern) if args.what == "frontends" else model_rows(args.pattern)
+    if not rows:
+        from harness.frontends import list_frontends
+        from harness.models import list_models
+
+        known = list_frontends() if args.what == "frontends" else list_models()
+        raise HarnessError(f"no {args.what} match {args.pattern!r}; known: {', '.join(known)}")
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+
+    table = Table(title=f"{args.what} matching {args.pattern!r}" if args.pattern != "*" else None)
+    if args.what == "frontends":
+        for col in ("name", "channels", "shape (1 s)", "description"):
+            table.add_column(col, justify="right" if col == "channels" else "left")
+        for r in rows:
+            shape = " x ".join(map(str, r["shape"]))
+            table.add_row(r["name"], str(r["channels"]), shape, r["description"])
+    else:
+        for col in ("name", "params", "built for", "description"):
+            table.add_column(col, justify="right" if col == "params" else "left")
+        for r in rows:
+            built_for = f"{r['frontend']}, {N_CLASSES} classes"
+            table.add_row(r["name"], f"{r['params']:,}", built_for, r["description"])
+    Console().print(table)
+    return 0
