@@ -58,9 +58,10 @@ _FILLER = (
 class SynthConfig:
     """Knobs of the generator. Units: dB, words per minute, espeak's 0..99 pitch scale, seconds.
 
-    speakers x 30 words x repeats clips. The defaults aim at "hard but learnable": noise from -5 dB
-    SNR (babble at that level is partly unintelligible) up to 20 dB, voices from robotic to breathy.
-    accents / variants empty means every English accent / every variant espeak-ng has installed.
+    speakers x 30 words x repeats clips. The defaults aim at "hard but learnable": with them, a
+    small 1-D CNN on log-mel features (3 conv layers, 25 epochs) fits train to 100 % but reaches
+    86 % validation and 91 % test accuracy on unseen speakers (chance: 3.3 %). Empty accents /
+    variants mean every English accent / every voice variant espeak-ng has installed.
     """
 
     speakers: int = 120
@@ -130,11 +131,8 @@ def draw_speakers(
 
 
 def _resample(waves: list[np.ndarray], orig_sr: int) -> list[np.ndarray]:
-    """int16 utterances at orig_sr -> float32 in [-1, 1] at 16 kHz, one batched call.
-
-    Padding to the longest utterance costs little (words are similar in length) and replaces
-    30+ small convolutions by one.
-    """
+    """int16 utterances at orig_sr -> float32 in [-1, 1] at 16 kHz. One call on a zero-padded
+    batch (words are of similar length) instead of 30+ small ones."""
     import torch
     import torchaudio.functional as AF
 
@@ -143,12 +141,6 @@ def _resample(waves: list[np.ndarray], orig_sr: int) -> list[np.ndarray]:
         row[: len(w)] = w / 32768.0
     out = AF.resample(torch.from_numpy(batch), orig_sr, SAMPLE_RATE).numpy()
     return [out[k, : -(-len(w) * SAMPLE_RATE // orig_sr)] for k, w in enumerate(waves)]
-
-
-def _trim(wave: np.ndarray) -> np.ndarray:
-    """Cut espeak's leading and trailing silence (1 % of the peak), so onsets mean what they say."""
-    loud = np.flatnonzero(np.abs(wave.astype(np.int32)) > max(16, np.abs(wave).max() // 100))
-    return wave[loud[0] : loud[-1] + 1] if loud.size else wave
 
 
 def _spectral(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
@@ -161,7 +153,7 @@ def _spectral(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
 
 
 def make_noises(cfg: SynthConfig, eng: Espeak, voices: list[str]) -> dict[str, np.ndarray]:
-    """Background noises, name -> (noise_seconds * 16000,) float32 peak-normalised to 0.9."""
+    """Background noises, name -> (noise_seconds * 16000,) int16 peaking at 90 % of full scale."""
     n = int(cfg.noise_seconds * SAMPLE_RATE)
     t = np.arange(n) / SAMPLE_RATE
     noises = {
@@ -174,18 +166,14 @@ def make_noises(cfg: SynthConfig, eng: Espeak, voices: list[str]) -> dict[str, n
     hum = sum(rng.uniform(0.3, 1.0) / h * np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 6.3))
               for h in range(1, 12))
     noises["hum"] = hum * (1 + 0.2 * np.sin(2 * np.pi * 0.3 * t)) + 0.05 * _spectral(rng, n, 1.0)
-    rng = _rng(cfg, 4, 4)  # fan: band of noise around a random centre, modulated by the blades
+    rng = _rng(cfg, 4, 4)  # fan: a band of noise around a random centre, modulated by the blades
     spec = np.fft.rfft(rng.standard_normal(n))
     f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
     spec *= np.exp(-0.5 * (np.log(np.maximum(f, 1.0) / rng.uniform(300, 2000)) / 0.6) ** 2)
     noises["fan"] = np.fft.irfft(spec, n) * (1 + 0.4 * np.sin(2 * np.pi * rng.uniform(8, 30) * t))
     noises["babble"] = _babble(cfg, eng, voices, n)
-    out = {}
-    for name, x in noises.items():
-        x = np.asarray(x, np.float64)
-        # Quantise now, so what is mixed into the clips is exactly what lands on disk.
-        out[name] = np.round(x * (0.9 / np.abs(x).max()) * 32767).astype(np.int16)
-    return {k: v.astype(np.float32) / 32767 for k, v in out.items()}
+    return {k: np.round(x * (0.9 * 32767 / np.abs(x).max())).astype(np.int16)
+            for k, x in noises.items()}
 
 
 def _babble(cfg: SynthConfig, eng: Espeak, voices: list[str], n: int) -> np.ndarray:
@@ -241,28 +229,32 @@ def _speak_speaker(cfg: SynthConfig, eng: Espeak, spk: Speaker, index: int) -> l
         for _ in range(cfg.repeats):
             rate = round(spk.rate * rng.uniform(1 - cfg.jitter, 1 + cfg.jitter))
             pitch = spk.pitch + round(rng.uniform(-cfg.jitter, cfg.jitter) * 50)
-            waves.append(_trim(eng.speak(word, None, rate=int(np.clip(rate, 80, 450)),
-                                         pitch=int(np.clip(pitch, 0, 99)),
-                                         pitch_range=spk.pitch_range)))
+            # Trimmed, so that the random onset is where the word starts, not its padding.
+            waves.append(eng.speak(word, None, rate=int(np.clip(rate, 80, 450)), trim=True,
+                                   pitch=int(np.clip(pitch, 0, 99)), pitch_range=spk.pitch_range))
     return _resample(waves, eng.sample_rate)
 
 
-def _write(root: Path, cfg: SynthConfig) -> None:
+def _write(root: Path, cfg: SynthConfig, label: str) -> None:
     """Generate the whole set into `root` (an empty folder), marker last."""
     eng = engine()
     accents = cfg.accents or english_accents(eng.data_path)
     variants = cfg.variants or voice_variants(eng.data_path)
     for accent in accents:
         eng.set_voice(accent)  # fail early, naming the voice, rather than mid-way
+    if unknown := sorted(set(variants) - set(voice_variants(eng.data_path))):
+        # espeak-ng would silently fall back to the plain voice for these.
+        raise HarnessError(f"espeak-ng has no voice variant {unknown}; fix: choose from "
+                           f"{', '.join(voice_variants(eng.data_path))}")
     speakers = draw_speakers(cfg, accents, variants)
     lists: dict[str, list[str]] = {"valid": [], "test": []}
     with progress() as bar:
-        task = bar.add_task(f"synth_commands -> {root.name}", total=cfg.speakers + 1)
+        task = bar.add_task(f"synth_commands -> {label}", total=cfg.speakers + 1)
         (root / NOISE_DIR).mkdir()
-        noises = make_noises(cfg, eng, [s.voice for s in speakers])
-        for name, x in noises.items():
-            _write_wav(root / NOISE_DIR / f"{name}.wav", np.round(x * 32767).astype(np.int16))
-        noise_list = list(noises.values())
+        noises = []  # mixed from the int16 samples, so the files hold exactly what was used
+        for name, x in make_noises(cfg, eng, [s.voice for s in speakers]).items():
+            _write_wav(root / NOISE_DIR / f"{name}.wav", x)
+            noises.append(x.astype(np.float32) / 32767)
         for word in WORDS_V001:
             (root / word).mkdir()
         bar.advance(task)
@@ -271,7 +263,7 @@ def _write(root: Path, cfg: SynthConfig) -> None:
             rng = _rng(cfg, 5, i)
             for word in WORDS_V001:
                 for r in range(cfg.repeats):
-                    noise = noise_list[int(rng.integers(len(noise_list)))]
+                    noise = noises[int(rng.integers(len(noises)))]
                     rel = f"{word}/{spk.id}_nohash_{r}.wav"
                     _write_wav(root / rel, _mix(next(waves), noise, rng, cfg))
                     if spk.split in lists:
@@ -299,33 +291,23 @@ def _config_json(cfg: SynthConfig) -> dict:
 
 
 def _is_complete(out_dir: Path, cfg: SynthConfig) -> bool:
-    """True if out_dir already holds this very set; False if it is absent or an empty folder.
-
-    Raises HarnessError for anything else, which is never overwritten: a file, a folder with other
-    content (a partial or foreign one has no marker), a set generated with other settings.
-    """
-    if not out_dir.exists():
-        return False
-    if not out_dir.is_dir():
-        raise HarnessError(f"{out_dir} is a file, not a folder; fix: choose another output folder")
+    """True if out_dir holds this very set; False if it is absent or empty. HarnessError for
+    anything else, which is never overwritten: a file, a folder without the marker (partial or
+    foreign), a set made with other settings."""
     marker = out_dir / MARKER
-    if not marker.is_file():
-        if any(out_dir.iterdir()):
-            raise HarnessError(
-                f"{out_dir} exists but is not a complete synth_commands folder (no {MARKER}); "
-                "fix: delete it or choose another output folder"
-            )
+    if not out_dir.exists() or (out_dir.is_dir() and not any(out_dir.iterdir())):
         return False
+    if not marker.is_file():
+        raise HarnessError(f"{out_dir} exists but is not a complete synth_commands folder (no "
+                           f"{MARKER}); fix: delete it or choose another output folder")
     try:
         config = json.loads(marker.read_text())["config"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise HarnessError(f"{marker} is unreadable ({e}); fix: delete {out_dir}") from e
     if config != _config_json(cfg):
         diff = {k: v for k, v in _config_json(cfg).items() if config.get(k) != v}
-        raise HarnessError(
-            f"{out_dir} was generated with other settings (now asked for {diff}); "
-            "fix: delete it or choose another output folder"
-        )
+        raise HarnessError(f"{out_dir} was generated with other settings (now asked for {diff}); "
+                           "fix: delete it or choose another output folder")
     return True
 
 
@@ -342,10 +324,11 @@ def generate(out_dir: Path, *, speakers: int | None = None, seed: int | None = N
     cfg = config or SynthConfig()
     cfg = replace(cfg, speakers=cfg.speakers if speakers is None else speakers,
                   seed=cfg.seed if seed is None else seed)
-    if cfg.speakers < 3 or cfg.repeats < 1 or cfg.seed < 0:
+    if cfg.speakers < 3 or cfg.repeats < 1 or cfg.seed < 0 or cfg.noise_seconds < 1:
         raise HarnessError(
-            f"synth_commands needs speakers >= 3 (train, validation and test each get at least "
-            f"one), repeats >= 1 and seed >= 0; got {cfg.speakers}, {cfg.repeats}, {cfg.seed}"
+            "synth_commands needs speakers >= 3 (train, validation and test each get at least "
+            "one), repeats >= 1, seed >= 0 and noise_seconds >= 1; got "
+            f"{cfg.speakers}, {cfg.repeats}, {cfg.seed}, {cfg.noise_seconds}"
         )
     out_dir = Path(out_dir)
     if _is_complete(out_dir, cfg):
@@ -353,9 +336,12 @@ def generate(out_dir: Path, *, speakers: int | None = None, seed: int | None = N
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: threads only add overhead; also fixes the sums
+    # One thread: the convolutions are small, cores are shared, and a fixed thread count keeps
+    # floating-point summation order, hence the rounded int16 samples, identical between runs.
+    torch.set_num_threads(1)
     try:
-        _write(tmp, cfg)
+        with engine().lock:  # espeak is one per process: no other thread may speak meanwhile
+            _write(tmp, cfg, str(out_dir))
         tmp.chmod(0o755)  # mkdtemp makes it private
         if out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()
