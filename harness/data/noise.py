@@ -25,6 +25,7 @@ _FILLER = (
     "ticket", "bottle", "orange", "jacket", "simple", "travel", "quiet", "family", "river",
 )
 
+
 def _rng(cfg: SynthConfig, *key: int) -> np.random.Generator:
     """The generator's keyed random streams (same keying as harness.data.synth)."""
     return np.random.default_rng([cfg.seed, *key])
