@@ -94,5 +94,5 @@ def _babble(cfg: SynthConfig, eng: Espeak, voices: list[str], n: int) -> np.ndar
             seg = w[max(0, -pos) : need - pos]
             total[max(0, pos) : max(0, pos) + len(seg)] += seg
             pos += len(w) + int(rng.uniform(0.05, 0.5) * sr)
-    return resample_16k([np.round(total / max(1.0, np.abs(total).max()) * 32767).astype(np.int16)],
-                     sr)[0][:n]
+    peak = max(1.0, np.abs(total).max())
+    return resample_16k([np.round(total / peak * 32767).astype(np.int16)], sr)[0][:n]
