@@ -1,0 +1,189 @@
+"""The report's figures and the signal figures of `harness inspect`, as PNG bytes.
+
+Figures are built on `matplotlib.figure.Figure` directly, never through pyplot:
+no global figure registry to leak, no backend switch that could surprise the
+caller, and the PNG is rendered by Agg whatever the session's default backend.
+Every function takes plain tables (pandas) or arrays and returns PNG bytes, so
+the same store always gives the same bytes.
+
+    python -m harness inspect --word yes --out reports/inspect
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+DPI = 100
+# The study's STFT: n_fft 512, 0.03 s window, 0.01 s hop -> 257 bins x 101 frames per second.
+N_FFT, WIN_LENGTH, HOP_LENGTH = 512, 480, 160
+
+
+def to_png(fig: Figure) -> bytes:
+    """Render with Agg; metadata pinned so the bytes depend on the data alone."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def colors_for(labels: list[str]) -> dict[str, tuple[float, ...]]:
+    """One colour per configuration, shared by every figure of a report."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if len(labels) <= 10 else "tab20"]
+    return {label: cmap(i % cmap.N) for i, label in enumerate(labels)}
+
+
+def valid_curves(curves: pd.DataFrame, colors: Mapping[str, tuple[float, ...]]) -> bytes:
+    """Validation accuracy per epoch: mean over seeds per configuration, min-max band.
+
+    `curves` has columns config, run_id, step, value. Early stopping ends runs at
+    different epochs, so each epoch's mean is over the runs that reached it.
+    """
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for label in colors:
+        sub = curves[curves["config"] == label]
+        if sub.empty:
+            continue
+        g = sub.groupby("step")["value"].agg(["mean", "min", "max"]).sort_index()
+        ax.plot(g.index, g["mean"], color=colors[label], label=label, marker=".")
+        ax.fill_between(g.index, g["min"], g["max"], color=colors[label], alpha=0.18)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    ax.set(xlabel="epoch", ylabel="validation accuracy",
+           title="Validation accuracy (mean over seeds, band = min to max)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return to_png(fig)
+
+
+def test_accuracy(table: pd.DataFrame, points: pd.DataFrame,
+                  colors: Mapping[str, tuple[float, ...]]) -> bytes:
+    """Mean test accuracy per configuration with its 95% CI bar; each seed as a dot.
+
+    `table` has config, test_acc_mean, test_acc_low, test_acc_high; `points` has
+    config, test_acc (one row per complete trial).
+    """
+    fig = Figure(figsize=(8, 0.9 + 0.45 * len(table)), layout="constrained")
+    ax = fig.add_subplot()
+    rows = table.iloc[::-1].reset_index(drop=True)  # best at the top
+    for y, r in rows.iterrows():
+        color = colors[r["config"]]
+        if pd.notna(r["test_acc_low"]):
+            ax.errorbar(r["test_acc_mean"], y, capsize=4, color=color, fmt="none",
+                        xerr=[[r["test_acc_mean"] - r["test_acc_low"]],
+                              [r["test_acc_high"] - r["test_acc_mean"]]])
+        ax.plot(r["test_acc_mean"], y, "D", color=color, markersize=7)
+        seeds = points.loc[points["config"] == r["config"], "test_acc"]
+        ax.plot(seeds, [y] * len(seeds), "o", color=color, alpha=0.45, markersize=4)
+    ax.set_yticks(range(len(rows)), rows["config"], fontsize=8)
+    ax.set(xlabel="test accuracy", title="Test accuracy: mean (diamond), 95% CI, seeds (dots)")
+    ax.grid(axis="x", alpha=0.3)
+    return to_png(fig)
+
+
+def accuracy_vs_throughput(table: pd.DataFrame, colors: Mapping[str, tuple[float, ...]]) -> bytes:
+    """Mean test accuracy against median training samples/s, one point per configuration."""
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for _, r in table.iterrows():
+        x, y = r["train_samples_per_s"], r["test_acc_mean"]
+        if pd.isna(x) or pd.isna(y):
+            continue
+        yerr = None if pd.isna(r["test_acc_low"]) else [[y - r["test_acc_low"]],
+                                                          [r["test_acc_high"] - y]]
+        ax.errorbar(x, y, yerr=yerr, fmt="o", capsize=3, color=colors[r["config"]],
+                    label=r["config"])
+        ax.annotate(r["config"], (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
+    speeds = table["train_samples_per_s"].dropna()
+    log = len(speeds) > 0 and speeds.max() > 5 * speeds.min()  # log only for wide ranges
+    if log:
+        ax.set_xscale("log")
+    ax.set(xlabel="training samples/s (median over trials" + (", log scale)" if log else ")"),
+           ylabel="test accuracy",
+           title="Accuracy vs training throughput (up and right is better)")
+    ax.grid(alpha=0.3, which="both")
+    return to_png(fig)
+
+
+def confusion(matrix: pd.DataFrame, title: str) -> bytes:
+    """Row-normalised confusion matrix (true label down, predicted across)."""
+    counts = matrix.to_numpy(dtype=float)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    n = len(matrix)
+    side = min(max(5.0, 0.28 * n + 2), 12.0)
+    fig = Figure(figsize=(side + 1, side), layout="constrained")
+    ax = fig.add_subplot()
+    im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="fraction of the true label")
+    ticks, size = range(n), 7 if n > 15 else 9
+    ax.set_xticks(ticks, [str(c) for c in matrix.columns], rotation=90, fontsize=size)
+    ax.set_yticks(ticks, [str(i) for i in matrix.index], fontsize=size)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    return to_png(fig)
+
+
+def most_confused(matrix: pd.DataFrame, top: int = 10) -> pd.DataFrame:
+    """The largest off-diagonal counts: true, predicted, count, rate (of the true label's clips).
+
+    Ties are broken by label names so the table is stable.
+    """
+    counts = matrix.to_numpy(dtype=float)
+    totals = counts.sum(axis=1)
+    rows = [(str(t), str(p), int(counts[i, j]), counts[i, j] / totals[i])
+            for i, t in enumerate(matrix.index) for j, p in enumerate(matrix.columns)
+            if i != j and counts[i, j] > 0]
+    rows.sort(key=lambda r: (-r[2], r[0], r[1]))
+    return pd.DataFrame(rows[:top], columns=["true", "predicted", "count", "rate"])
+
+
+def stft_log_power(audio: np.ndarray, n_fft: int = N_FFT, win_length: int = WIN_LENGTH,
+                   hop_length: int = HOP_LENGTH) -> np.ndarray:
+    """10*log10 power STFT in dB, shaped (n_fft//2 + 1, frames): 257 x 101 for 1 s at 16 kHz.
+
+    Same framing as torch.stft(center=True, pad_mode="reflect", normalized=True)
+    with a periodic Hann window of win_length centred in n_fft, which is what
+    the harness's spectrogram front-ends feed the networks.
+    """
+    x = np.pad(np.asarray(audio, dtype=np.float64), n_fft // 2, mode="reflect")
+    window = np.zeros(n_fft)
+    left = (n_fft - win_length) // 2
+    window[left:left + win_length] = np.hanning(win_length + 1)[:-1]  # periodic Hann
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop_length]
+    spec = np.fft.rfft(frames * window, axis=1) / np.sqrt(n_fft)
+    return 10 * np.log10(np.abs(spec.T) ** 2 + 1e-10)
+
+
+def signal(audio: np.ndarray, sample_rate: int, title: str) -> bytes:
+    """The study's three views of one clip: waveform, DFT magnitude (dB), log-power spectrogram."""
+    x = np.asarray(audio, dtype=np.float64)
+    if np.issubdtype(np.asarray(audio).dtype, np.integer):
+        x = x / 32768.0  # int16 PCM -> [-1, 1], as the front-ends see it
+    t = np.arange(len(x)) / sample_rate
+    dft = np.abs(np.fft.rfft(x))
+    freqs = np.fft.rfftfreq(len(x), 1 / sample_rate)
+    spec = stft_log_power(x)
+
+    fig = Figure(figsize=(9, 9), layout="constrained")
+    fig.suptitle(title)
+    ax1, ax2, ax3 = fig.subplots(3, 1)
+    ax1.plot(t, x, linewidth=0.6)
+    ax1.set(xlabel="time (s)", ylabel="amplitude", title="Waveform", xlim=(0, t[-1]))
+    ax2.plot(freqs, 20 * np.log10(dft + 1e-10), linewidth=0.6)
+    ax2.set(xlabel="frequency (Hz)", ylabel="magnitude (dB)",
+            title=f"DFT magnitude ({len(x)}-point rfft)", xlim=(0, sample_rate / 2))
+    floor = spec.max() - 80  # an 80 dB range keeps silence from washing out the speech
+    im = ax3.imshow(np.maximum(spec, floor), origin="lower", aspect="auto", cmap="magma",
+                    extent=(0, len(x) / sample_rate, 0, sample_rate / 2))
+    fig.colorbar(im, ax=ax3, label="dB")
+    ax3.set(xlabel="time (s)", ylabel="frequency (Hz)",
+            title=f"Log-power spectrogram ({spec.shape[0]} bins x {spec.shape[1]} frames; "
+                  f"n_fft {N_FFT}, window {WIN_LENGTH}, hop {HOP_LENGTH})")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+    return to_png(fig)

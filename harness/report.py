@@ -1,0 +1,285 @@
+"""MLflow runs -> pandas -> comparison table, the complex-vs-magnitude finding, figures.
+
+    python -m harness report quick                      # reports/quick/ from runs/mlflow.db
+    python -m harness report quick --tracking-uri sqlite:///runs/mlflow.db --out /tmp/q
+
+Reads the child runs (tag `harness.role=trial`) of one experiment into pandas and
+turns them into tables, never training anything; harness/commands/report.py lays
+the tables and figures out as `report.md`, a self-contained `report.html` and
+CSVs. Everything is sorted, and dated by the runs themselves, so the same store
+always gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+
+from harness.errors import HarnessError
+from harness.stats import Paired, mean_interval, no_verdict, paired_difference
+from harness.tracking import DEFAULT_TRACKING_URI
+
+MAGNITUDE = ("power", "magnitude", "sqrt_magnitude", "log_power", "mel", "log_mel")
+PAIRS = (*(("complex", m) for m in MAGNITUDE), ("complex_log", "log_power"))
+# The reference study: same CNN, random 60/20/20 split of Speech Commands v0.01, one run each.
+STUDY = {"power": 0.8898, "mel": 0.8555, "complex": 0.9324}
+COMPLETE, PRUNED, FAILED = "COMPLETE", "PRUNED", "FAIL"
+METRICS = ("test_acc", "best_valid_acc", "best_epoch", "train_samples_per_s",
+           "eval_samples_per_s", "frontend_samples_per_s", "peak_memory_mb")
+
+
+@dataclass
+class Study:
+    """One experiment's trials: a row per child run, params as strings, metrics as floats."""
+
+    name: str
+    tracking_uri: str
+    runs: pd.DataFrame            # run_id, state, config, <param keys>, <METRICS>, tags, dates
+    group_keys: list[str]         # frontend, model, other searched or varying params, never seed
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """--tracking-uri, else $MLFLOW_TRACKING_URI, else the harness's SQLite store under runs/."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+@contextmanager
+def _tracking(uri: str) -> Iterator[None]:
+    """mlflow.search_runs reads the global URI: set it for the call, then put it back.
+
+    set_tracking_uri also writes $MLFLOW_TRACKING_URI (for subprocesses), so the
+    variable is restored too: a caller's store stays theirs after a report.
+    """
+    before = mlflow.get_tracking_uri() if mlflow.tracking.is_tracking_uri_set() else None
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+        if env is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = env
+
+
+def load(name: str, tracking_uri: str) -> Study:
+    """The trials of experiment `name`; HarnessError naming the experiments there if none."""
+    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[10:]).is_file():
+        # Opening a missing SQLite store would create an empty one as a side effect.
+        raise HarnessError(f"experiment {name!r}: no MLflow store at {tracking_uri[10:]} "
+                           f"({tracking_uri}); run `nox -s sweep -- {name}` first or pass "
+                           "--tracking-uri")
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(name)
+    with _tracking(tracking_uri):
+        df = None if exp is None else mlflow.search_runs([exp.experiment_id],
+                                                        output_format="pandas")
+    role = df.get("tags.harness.role") if df is not None and len(df) else None
+    if role is None or not (role == "trial").any():
+        names = sorted(e.name for e in client.search_experiments() if e.name != "Default")
+        what = "no MLflow experiment" if exp is None else "no trial runs in experiment"
+        raise HarnessError(f"{what} {name!r} in {tracking_uri}; experiments there: "
+                           f"{', '.join(names) or 'none'} (run `nox -s sweep -- {name}`)")
+    searched: set[str] = set()
+    for raw in df.loc[role == "study", "tags.harness.searched"].dropna() \
+            if "tags.harness.searched" in df else []:
+        searched.update(json.loads(raw))
+    runs = df[role == "trial"].copy()
+    logged = [c.removeprefix("params.") for c in runs.columns if c.startswith("params.")]
+    runs.columns = [c.removeprefix("params.").removeprefix("metrics.") for c in runs.columns]
+    for col in ("frontend", "model", "seed", *searched, *METRICS, "tags.state", "tags.device"):
+        if col not in runs:
+            runs[col] = np.nan
+    # A fixed value overridden in a later sweep (--epochs 1) lands in the same study:
+    # any param that differs between trials is part of a configuration, searched or not.
+    keys = searched | {k for k in logged if runs[k].fillna("").nunique() > 1}
+    params = list(dict.fromkeys(["frontend", "model", "seed", *sorted(keys)]))
+    runs[params] = runs[params].fillna("").astype(str)
+    runs[list(METRICS)] = runs[list(METRICS)].astype(float)
+    runs["state"] = runs["tags.state"].fillna(runs["status"].map({"FAILED": FAILED})).fillna("")
+    group_keys = ["frontend", "model", *sorted(keys - {"frontend", "model", "seed"})]
+    varying = [k for k in group_keys[1:] if runs[k].nunique() > 1]
+    runs["config"] = runs["frontend"].str.cat(
+        [runs[k] if k == "model" else k + "=" + runs[k] for k in varying], sep=" · ")
+    order = runs["seed"].map(lambda s: (len(s), s))  # numeric-looking seeds in number order
+    runs = runs.assign(_o=order).sort_values(["config", "_o", "run_id"]).drop(columns="_o")
+    return Study(name, tracking_uri, runs.reset_index(drop=True), group_keys)
+
+
+def comparison_table(study: Study) -> pd.DataFrame:
+    """One row per configuration, best mean test accuracy first; failures counted, not averaged."""
+    rows = []
+    for label, g in study.runs.groupby("config", sort=True):
+        done = g[(g["state"] == COMPLETE) & g["test_acc"].notna()]
+        ci = mean_interval(done["test_acc"])
+        rows.append({
+            "config": label, **{k: g[k].iloc[0] for k in study.group_keys},
+            "complete": len(done), "pruned": int((g["state"] == PRUNED).sum()),
+            "failed": int((g["state"] == FAILED).sum()),
+            "test_acc_mean": ci.mean, "test_acc_low": ci.low, "test_acc_high": ci.high,
+            "valid_acc_mean": done["best_valid_acc"].mean(),
+            "best_epoch_mean": done["best_epoch"].mean(),
+            # the last epoch's throughput per trial (warm), median over trials
+            **{k: done[k].median() for k in ("train_samples_per_s", "eval_samples_per_s",
+                                             "frontend_samples_per_s")},
+            "peak_memory_mb": done["peak_memory_mb"].max(),
+        })
+    table = pd.DataFrame(rows).sort_values(["test_acc_mean", "config"], ascending=[False, True],
+                                           na_position="last", kind="stable")
+    return table.reset_index(drop=True)
+
+
+def compare(study: Study, a: str, b: str) -> tuple[Paired, str]:
+    """Paired test_acc difference a - b, and what the pairs were matched on.
+
+    Pairs match on the seed and every other configuration key; front-end options
+    (`frontend.*`) only where both sides have them. Repeated trials of one key
+    are averaged first. When tuned options (a sampled `max_lr`) leave fewer than
+    2 such pairs, each side's best configuration is compared over seeds instead,
+    chosen on validation accuracy so that the test set plays no part in the choice.
+    """
+    sides = []
+    for fe in (a, b):
+        runs = study.runs[study.runs["frontend"] == fe]
+        done = runs[(runs["state"] == COMPLETE) & runs["test_acc"].notna()]
+        if runs.empty:
+            return no_verdict(0, None, f"no `{fe}` runs in this experiment"), ""
+        if done.empty:
+            return no_verdict(0, None, f"no complete `{fe}` runs ({len(runs)} pruned or "
+                                       "failed)"), ""
+        sides.append(done)
+    keys = ["seed"] + [k for k in study.group_keys[1:] if not k.startswith("frontend.")
+                       or all((~s[k].isin(["", "None"])).all() for s in sides)]
+    exact = paired_difference(*(s.groupby(keys)["test_acc"].mean().to_dict() for s in sides))
+    if exact.n >= 2 or len(keys) == 1:
+        return exact, ", ".join(keys)
+    best = [s[s["config"] == s.groupby("config")["best_valid_acc"].mean().idxmax()]
+            for s in sides]
+    tuned = paired_difference(*(s.groupby("seed")["test_acc"].mean().to_dict() for s in best))
+    if tuned.n < 2:
+        return exact, ", ".join(keys)
+    return tuned, "seed; best configuration of each side by validation accuracy: " + \
+        " vs ".join(s["config"].iloc[0] for s in best)
+
+
+def finding(study: Study) -> pd.DataFrame:
+    """complex (complex_log) against each magnitude-type front-end that either side has."""
+    present = set(study.runs["frontend"])
+    rows = []
+    for a, b in PAIRS:
+        if a in present or b in present:
+            r, matched = compare(study, a, b)
+            rows.append({"a": a, "b": b, "pairs": r.n, "matched_on": matched, "mean_diff": r.mean,
+                         "ci_low": r.low, "ci_high": r.high, "p_value": r.p_value,
+                         "wilcoxon_p": r.wilcoxon_p, "test": r.test,
+                         "verdict": r.verdict or "no verdict", "reason": r.reason or "",
+                         "study_diff": STUDY[a] - STUDY[b] if a in STUDY and b in STUDY else None})
+    return pd.DataFrame(rows, columns=["a", "b", "pairs", "matched_on", "mean_diff", "ci_low",
+                                       "ci_high", "p_value", "wilcoxon_p", "test", "verdict",
+                                       "reason", "study_diff"])
+
+
+def valid_curves(study: Study) -> pd.DataFrame:
+    """Per-epoch `valid_acc` of every complete trial: config, run_id, step, value."""
+    client = MlflowClient(study.tracking_uri)
+    done = study.runs[study.runs["state"] == COMPLETE]
+    rows = [(c, rid, m.step, m.value) for c, rid in zip(done["config"], done["run_id"], strict=True)
+            for m in client.get_metric_history(rid, "valid_acc")]
+    return pd.DataFrame(rows, columns=["config", "run_id", "step", "value"]).sort_values(
+        ["config", "run_id", "step"], kind="stable")
+
+
+def best_run(study: Study) -> pd.Series | None:
+    """The complete trial with the highest test accuracy (ties: lowest run id)."""
+    done = study.runs[(study.runs["state"] == COMPLETE) & study.runs["test_acc"].notna()]
+    if done.empty:
+        return None
+    return done.sort_values(["test_acc", "run_id"], ascending=[False, True]).iloc[0]
+
+
+def confusion_matrix(study: Study, run_id: str) -> pd.DataFrame | None:
+    """The run's `confusion_matrix.csv` artifact (labels as header and index), or None."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep stderr clean
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = MlflowClient(study.tracking_uri).download_artifacts(
+                run_id, "confusion_matrix.csv", tmp)
+        except Exception:  # mlflow raises several types for "no such artifact"
+            return None
+        return pd.read_csv(path, index_col=0)
+
+
+def distinct(runs: pd.DataFrame, col: str) -> list[str]:
+    """Sorted distinct non-empty values of a column as strings; [] when there is no such column."""
+    return sorted({str(v) for v in runs[col].dropna() if str(v)}) if col in runs else []
+
+
+def data_name(runs: pd.DataFrame) -> str:
+    """The dataset(s) the trials used: the registered name, or the --root folder."""
+    names = [d for d in distinct(runs, "data.dataset") if d != "None"]  # params are text
+    roots = [f"folder {x}" for x in distinct(runs, "data.root") if x != "None"]
+    return ", ".join(names + roots) or "—"
+
+
+def header(study: Study, out: Path, default_out: Path) -> dict[str, str]:
+    """Where the numbers come from, and the command that rebuilds this report."""
+    r = study.runs
+
+    def uniq(col: str) -> str:
+        return ", ".join(distinct(r, col)) or "—"
+
+    split = uniq("data.split") + (f" (split seed {uniq('data.split_seed')})"
+                                  if "random" in uniq("data.split") else "")
+    start, end = r["start_time"].min(), r["end_time"].max()
+    dates = (f"{start:%Y-%m-%d %H:%M} to {(end if pd.notna(end) else start):%Y-%m-%d %H:%M} UTC"
+             if pd.notna(start) else "—")
+    states = {COMPLETE: "complete", PRUNED: "pruned", FAILED: "failed", "": "running"}
+    counts = r["state"].map(lambda s: states.get(s, s.lower())).value_counts().sort_index()
+    args = [study.name]
+    if study.tracking_uri != DEFAULT_TRACKING_URI:
+        args += ["--tracking-uri", study.tracking_uri]
+    if out != default_out:
+        args += ["--out", str(out)]
+    return {
+        "Experiment": f"`{study.name}` (file {uniq('tags.experiment_file')})",
+        "Data": f"{data_name(r)}, {split} split",
+        "Trials": f"{len(r)}: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
+        "Git commit": uniq("tags.git_commit"),
+        "Device(s)": f"{uniq('tags.device')} (torch {uniq('tags.torch_version')})",
+        "Runs dated": dates,
+        "Tracking store": f"`{study.tracking_uri}`",
+        "Rebuild": f"`nox -s report -- {' '.join(args)}` or "
+                   f"`python -m harness report {' '.join(args)}`",
+    }
+
+
+def example_clip(dataset: str | None, root: str | None, word: str | None = None
+                 ) -> tuple[np.ndarray, str, str]:
+    """(int16 audio, dataset name, word): the first test clip of `word` (default: first label).
+
+    Loads through the data layer, which prepares the dataset if needed; the report
+    calls this only after checking the data is on this machine.
+    """
+    from harness.data import load_splits
+
+    data = load_splits(dataset, root)
+    labels = list(data.labels)
+    word = word or labels[0]
+    if word not in labels:
+        raise HarnessError(f"--word {word!r} is not a word of {data.dataset}; words: "
+                           f"{', '.join(labels)}")
+    for clips in (data.test, data.valid, data.train):
+        idx = np.flatnonzero(clips.labels == labels.index(word))
+        if len(idx):
+            return np.asarray(clips.audio[idx[0]]), data.dataset, word
+    raise HarnessError(f"{data.dataset} has no clip of {word!r}")
