@@ -153,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler="harness.commands.report:report")
 
     p = sub.add_parser("inspect", help="signal figures for one clip: waveform, DFT, spectrogram")
-    p.add_argument("--dataset", default="synth_commands")
+    p.add_argument("--dataset", default=None,
+                   help="dataset name (default: synth_commands, or the words of --root)")
     p.add_argument("--root", default=None)
     p.add_argument("--word", default=None, help="a word of the dataset (default: the first)")
     p.add_argument("--out", default="reports/inspect")

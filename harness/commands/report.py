@@ -284,8 +284,9 @@ def report(args: argparse.Namespace) -> int:
 
 def inspect(args: argparse.Namespace) -> int:
     """`harness inspect`: the signal figures of one clip as OUT/<dataset>_<word>.png."""
-    # --dataset "" takes the words from --root's folders instead of a named dataset's list
-    audio, name, word = rp.example_clip(args.dataset or None, args.root, args.word)
+    # without --dataset, --root's folders give the words; with neither, the offline set
+    dataset = args.dataset or (None if args.root else "synth_commands")
+    audio, name, word = rp.example_clip(dataset, args.root, args.word)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / (re.sub(r"[^\w.-]+", "_", f"{name}_{word}") + ".png")
