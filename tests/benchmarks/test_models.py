@@ -1,0 +1,105 @@
+"""Model throughput: one training step and one inference pass of every registered model.
+
+    pytest tests/benchmarks/test_models.py --benchmark-enable        # or: nox -s bench
+
+Each model sees pre-made features of its natural front-end (PAIRED), BATCH at a time, so
+only the network is timed:
+  train   forward, cross-entropy, backward, Adam step: the trainer's step without the data
+  infer   forward in eval mode under no_grad
+The forward pass is the trainer's own (`harness.train.forward`): bf16 autocast around the
+model when `amp`, channels_last features when `channels_last`, `torch.compile` when
+`compile`. Variants: fp32 everywhere; on CUDA also bf16+channels_last and the same with
+torch.compile (see `pytest_generate_tests` in conftest.py). Within a group
+("model <name> <mode>") fp32 is the baseline the other variants are compared with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.models import build_pipeline, input_dims, list_models
+from harness.train import TrainConfig, forward, prepare, seed_everything
+
+from .conftest import N_CLASSES, Variant
+
+# Each model's natural input: the study's complex STFT for the seed CNN, Honk's 40 MFCC
+# x 101 frames for res8/res15, the raw clip for M5. A model added later and not listed here
+# gets `complex` (2-D models) or `waveform` (1-D).
+PAIRED = {"seed_cnn": "complex", "res8": "mfcc", "res15": "mfcc", "m5": "waveform"}
+CPU_BATCH, CUDA_BATCH = 32, 128  # small on CPU: seed_cnn at full width takes seconds a step
+
+
+def paired_frontend(model: str) -> str:
+    return PAIRED.get(model, "complex" if input_dims(model) == 2 else "waveform")
+
+
+def setup(name: str, variant: Variant, device: torch.device, batch: int,
+          clips: torch.Tensor) -> tuple[nn.Module, nn.Module, TrainConfig, torch.Tensor,
+                                        torch.Tensor]:
+    """(model, step model, config, features (B, C, ...), labels (B,)) on the device."""
+    seed_everything(0)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # as `fit` sets it: fixed shapes, tuned kernels
+    frontend, model = build_pipeline(paired_frontend(name), name, N_CLASSES)
+    cfg = TrainConfig(amp=variant.amp, channels_last=variant.channels_last,
+                      compile=variant.compile, device=str(device))
+    prepare(model, frontend, cfg)
+    with torch.no_grad():
+        x = frontend(clips[:batch].to(device).float() / 32768)
+    if variant.channels_last and x.ndim == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.arange(batch, device=device) % N_CLASSES
+    step_model = torch.compile(model) if variant.compile else model
+    return model, step_model, cfg, x, y
+
+
+def train_step(model: nn.Module, step_model: nn.Module, cfg: TrainConfig, x: torch.Tensor,
+               y: torch.Tensor) -> Callable[[], torch.Tensor]:
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+
+    def step() -> torch.Tensor:
+        loss = F.cross_entropy(forward(step_model, nn.Identity(), x, cfg), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    return step
+
+
+def infer_step(model: nn.Module, step_model: nn.Module, cfg: TrainConfig, x: torch.Tensor,
+               y: torch.Tensor) -> Callable[[], torch.Tensor]:
+    model.eval()
+
+    @torch.no_grad()
+    def step() -> torch.Tensor:
+        return forward(step_model, nn.Identity(), x, cfg)
+
+    return step
+
+
+MODES = {"train": train_step, "infer": infer_step}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("name", list_models())
+def test_model(measure, device, tone_clips, variant: Variant, name: str, mode: str) -> None:
+    batch = CUDA_BATCH if device.type == "cuda" else CPU_BATCH
+    clips = torch.from_numpy(tone_clips[0])
+    model, step_model, cfg, x, y = setup(name, variant, device, batch, clips)
+    step = MODES[mode](model, step_model, cfg, x, y)
+    out = measure(step, items=batch, role=variant.name, group=f"model {name} {mode}",
+                  baseline=variant.name == "fp32", warmup=3 if variant.compile else 1,
+                  min_rounds=3, unit="samples", model=name, frontend=paired_frontend(name),
+                  mode=mode, input_shape=list(x.shape[1:]), batch_size=batch,
+                  dtype=variant.dtype, amp=variant.amp, channels_last=variant.channels_last,
+                  compile=variant.compile,
+                  parameters=sum(p.numel() for p in model.parameters()))
+    assert torch.isfinite(out).all()
+    assert out.shape == ((batch, N_CLASSES) if mode == "infer" else ())
