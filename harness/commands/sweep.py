@@ -1,0 +1,131 @@
+"""`harness sweep` and `harness ui`.
+
+    python -m harness sweep                                  # experiments/quick.toml
+    python -m harness sweep tune --workers 2 --trials 10     # 10 more trials, 2 processes
+    python -m harness sweep quick --epochs 1 --set model.width=0.125 --device cpu
+    python -m harness ui                                     # MLflow UI on 127.0.0.1:5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from typing import Any
+
+from rich.markup import escape
+
+from harness.console import console, progress
+from harness.errors import HarnessError
+
+
+def sweep(args: argparse.Namespace) -> int:
+    """Run or resume the study of one experiment file; one line per finished trial."""
+    from harness.cli import parse_options
+    from harness.experiment import check_pipelines, load_experiment
+    from harness.sweep import Study, SweepPlan, finish, prepare
+    from harness.worker import new_budget, run_workers, work
+
+    if args.workers < 1:
+        raise HarnessError(f"--workers {args.workers}: give 1 or more")
+    if args.trials is not None and args.trials < 1:
+        raise HarnessError(f"--trials {args.trials}: give 1 or more")
+    overrides = parse_options(args.set)
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.device is not None:
+        overrides["device"] = args.device
+    exp = load_experiment(args.experiment, overrides)
+    exp = check_pipelines(exp)
+    for fe, model, why in exp.excluded:
+        console.print(f"skipping {fe} + {model}: {why}")
+    plan = SweepPlan.create(exp, args.storage, args.tracking_uri)
+    before = prepare(plan, more=args.trials)
+    grid_budget = args.trials if exp.sampler == "grid" else None
+    todo = before["WAITING"] if grid_budget is None else min(grid_budget, before["WAITING"])
+    finished = sum(before[s] for s in ("COMPLETE", "PRUNED", "FAIL"))
+    console.print(f"[bold]{exp.name}[/]: {finished} trials finished, {todo} to run "
+                  f"({args.workers} worker{'s' if args.workers > 1 else ''})\n"
+                  f"  Optuna: {plan.storage}\n  MLflow: {plan.tracking_uri}")
+    budget = new_budget(grid_budget)
+    epochs = int(exp.fixed.get("epochs", 0))
+
+    with progress() as bar:
+        trials_task = bar.add_task("trials", total=todo)
+        if args.workers == 1:
+            epoch_task = bar.add_task("epochs", total=epochs, visible=False)
+
+            def on_trial(number: int, params: dict[str, Any] | None, state: str,
+                         value: float | None) -> None:
+                if state == "RUNNING":
+                    bar.reset(epoch_task, total=epochs, visible=True,
+                              description=f"trial {number}")
+                    return
+                bar.advance(trials_task)
+                bar.update(epoch_task, visible=False)
+                bar.console.print(_line(number, _searched(params, exp.searched), state, value))
+
+            def on_epoch(epoch: int, total: int) -> None:
+                bar.update(epoch_task, completed=epoch, total=total)
+
+            work(plan, budget, on_trial=on_trial, on_epoch=on_epoch)
+            failed_workers = 0
+        else:
+            study = Study(plan)
+            seen = {t.number for t in study.trials() if t.state.is_finished()}
+
+            def poll() -> None:  # the workers print nothing; report what they finished
+                for t in study.trials():
+                    if t.state.is_finished() and t.number not in seen:
+                        seen.add(t.number)
+                        bar.advance(trials_task)
+                        bar.console.print(_line(t.number, t.params, t.state.name, t.value))
+
+            exit_codes = run_workers(plan, args.workers, budget, poll=poll)
+            poll()
+            failed_workers = sum(code != 0 for code in exit_codes)
+    _summary(exp.name, finish(plan), Study(plan))
+    if failed_workers:
+        console.print(f"[red]{failed_workers} worker process(es) exited with an error[/]")
+        return 1
+    return 0
+
+
+def _searched(params: dict[str, Any] | None, keys: list[str]) -> dict[str, Any]:
+    return {k: params[k] for k in keys if k in params} if params else {}
+
+
+def _line(number: int, params: dict[str, Any], state: str, value: float | None) -> str:
+    shown = escape(" ".join(f"{k}={v}" for k, v in params.items()))  # not rich markup
+    color = {"COMPLETE": "green", "PRUNED": "yellow"}.get(state, "red")
+    result = f" best_valid_acc={value:.4f}" if value is not None and state == "COMPLETE" else ""
+    return f"trial {number:4d} [{color}]{state:8s}[/]{result}  {shown}"
+
+
+def _summary(name: str, by_state: Counter[str], study: Any) -> None:
+    parts = ", ".join(f"{by_state[s]} {s.lower()}" for s in ("COMPLETE", "PRUNED", "FAIL",
+                                                               "RUNNING", "WAITING")
+                      if by_state[s])
+    console.print(f"[bold]{name}[/]: {parts or 'no trials'}")
+    complete = [t for t in study.trials() if t.state.name == "COMPLETE"]
+    if complete:
+        best = max(complete, key=lambda t: t.value)
+        console.print(f"best: trial {best.number}, best_valid_acc={best.value:.4f}, "
+                      f"{best.params}")
+    failed = [t for t in study.trials() if t.state.name == "FAIL"]
+    for t in failed[:5]:
+        console.print(f"[red]trial {t.number} failed[/]: {t.user_attrs.get('fail_reason', '?')}")
+    console.print(f"next: python -m harness report {name}   |   python -m harness ui")
+
+
+def ui(args: argparse.Namespace) -> int:
+    """The MLflow UI over the harness's store, on 127.0.0.1 unless --host says otherwise."""
+    import subprocess
+
+    from harness.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    console.print(f"MLflow UI over {uri} on http://{args.host}:{args.port} (Ctrl-C stops it)")
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+           "--host", args.host, "--port", str(args.port)]
+    return subprocess.run(cmd, check=False).returncode

@@ -1,0 +1,143 @@
+"""`harness train` (one run, no sweep) and `harness lr-find` (learning-rate range test).
+
+    python -m harness train --frontend complex --model seed_cnn --model-opt width=0.25 \
+        --epochs 3 --json
+    python -m harness lr-find --model-opt width=0.25 --steps 100 --out runs/lr_find
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import platform
+import statistics
+
+import torch
+from torch import nn
+
+from harness.cli import parse_options
+from harness.console import console
+from harness.data import SplitData, load_splits
+from harness.errors import HarnessError
+from harness.lr_find import lr_range_test, write_lr_find
+from harness.models import build_pipeline
+from harness.train import (
+    DivergedError,
+    TrainConfig,
+    evaluate,
+    fit,
+    frontend_throughput,
+    resolve_device,
+    save_checkpoint,
+    seed_everything,
+)
+
+COLUMNS = ("epoch", "train loss", "train acc", "valid loss", "valid acc", "lr", "clips/s")
+
+
+def _setup(args: argparse.Namespace,
+           cfg_fields: dict) -> tuple[TrainConfig, SplitData, nn.Module, nn.Module]:
+    """TrainConfig from the flags, the data, then front-end and model built after seeding."""
+    cfg = TrainConfig(batch_size=args.batch_size, seed=args.seed, device=args.device,
+                      amp=args.amp, channels_last=args.channels_last, compile=args.compile,
+                      **cfg_fields)
+    frontend_opts = parse_options(args.frontend_opt, "--frontend-opt")
+    model_opts = parse_options(args.model_opt, "--model-opt")
+    splits = load_splits(_dataset(args), args.root, args.split, args.split_seed)
+    seed_everything(cfg.seed)  # the initial weights draw from torch's global generator
+    frontend, model = build_pipeline(args.frontend, args.model, len(splits.labels),
+                                     frontend_opts, model_opts)
+    return cfg, splits, frontend, model
+
+
+def _dataset(args: argparse.Namespace) -> str | None:
+    """--dataset, where "synth_commands" (the parser's default) next to --root means unset:
+    the folder's own word folders are then the labels, as `harness data` does."""
+    if args.root is not None and args.dataset == "synth_commands":
+        return None
+    return args.dataset or (None if args.root else "synth_commands")
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def train(args: argparse.Namespace) -> int:
+    cfg, splits, frontend, model = _setup(
+        args, {"epochs": args.epochs, "max_lr": args.max_lr, "patience": args.patience})
+    device = resolve_device(cfg.device)
+    params = sum(p.numel() for p in model.parameters())
+    console.print(
+        f"{splits.dataset} ({args.split} split): {len(splits.train.labels)} train, "
+        f"{len(splits.valid.labels)} valid, {len(splits.test.labels)} test clips, "
+        f"{len(splits.labels)} words | {args.frontend} -> {args.model}, {params:,} parameters "
+        f"| {_device_name(device)}", highlight=False)
+    console.print(" ".join(f"{c:>10}" for c in COLUMNS), style="bold", highlight=False,
+                  soft_wrap=True)
+    epochs = []
+    try:
+        for r in fit(model, frontend, splits.train, splits.valid, cfg):
+            epochs.append(r)
+            console.print(
+                f"{r.epoch:>10} {r.train_loss:>10.4f} {r.train_acc:>10.4f} "
+                f"{r.valid_loss:>10.4f} {r.valid_acc:>10.4f} {r.lr:>10.2e} "
+                f"{r.train_samples_per_s:>10,.0f}" + (" *" if r.is_best else ""),
+                highlight=False, soft_wrap=True)
+    except DivergedError as exc:
+        raise HarnessError(f"{exc} (--max-lr {cfg.max_lr:g})") from exc
+    best = next((r for r in reversed(epochs) if r.is_best), epochs[-1])  # the weights kept
+    test = evaluate(model, frontend, splits.test, cfg)
+    frontend_rate = frontend_throughput(frontend, splits.test, cfg)
+    stopped = f", stopped early after {len(epochs)}" if len(epochs) < cfg.epochs else ""
+    console.print(f"test: loss {test.loss:.4f}, acc {test.acc:.4f} (best epoch {best.epoch}"
+                  f"{stopped}; * = best so far)", highlight=False)
+    if args.checkpoint:
+        path = save_checkpoint(model, args.checkpoint)
+        console.print(f"best weights: {path}", highlight=False)
+    if args.json:
+        # Epoch 1 carries the warm-up (and compilation): medians over the later epochs.
+        steady = epochs[1:] or epochs
+        throughput = {
+            "train_samples_per_s": statistics.median(r.train_samples_per_s for r in steady),
+            "eval_samples_per_s": statistics.median(r.eval_samples_per_s for r in steady),
+            "frontend_samples_per_s": frontend_rate,
+            "peak_memory_mb": max(r.peak_memory_mb for r in epochs),
+            "device": str(device),
+            "device_name": _device_name(device),
+        }
+        print(json.dumps({
+            "epochs": [dataclasses.asdict(r) for r in epochs],
+            "best_epoch": best.epoch,
+            "test": {"loss": test.loss, "acc": test.acc, "confusion": test.confusion.tolist()},
+            "throughput": throughput,
+            "params": params,
+            "labels": splits.labels,
+            "dataset": splits.dataset,
+            "frontend": args.frontend,
+            "model": args.model,
+            "config": dataclasses.asdict(cfg),
+        }))
+    return 0
+
+
+def lr_find(args: argparse.Namespace) -> int:
+    if not 0 < args.min_lr < args.max_lr or args.steps < 2:
+        raise HarnessError(f"--min-lr {args.min_lr:g} --max-lr {args.max_lr:g} --steps "
+                           f"{args.steps}: need 0 < min-lr < max-lr and steps >= 2")
+    cfg, splits, frontend, model = _setup(args, {})
+    result = lr_range_test(model, frontend, splits.train, cfg, min_lr=args.min_lr,
+                           max_lr=args.max_lr, steps=args.steps)
+    csv_path, png_path = write_lr_find(result, args.out)
+    end = "the loss exploded there" if result.stopped_early else "the sweep's end"
+    lowest = min((v for v in result.smoothed if math.isfinite(v)), default=math.nan)
+    console.print(
+        f"{len(result.lrs)} steps, LR {result.lrs[0]:.2g} -> {result.lrs[-1]:.2g} ({end})\n"
+        f"lowest smoothed loss {lowest:.4f} at LR {result.min_loss_lr:.3g}; "
+        f"steepest descent at LR {result.steepest_lr:.3g}\n"
+        f"suggested --max-lr {result.suggested_lr:.3g} (LR of the lowest loss / 10)\n"
+        f"wrote {csv_path} and {png_path}", highlight=False)
+    return 0

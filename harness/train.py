@@ -1,0 +1,386 @@
+"""Training: `fit` yields one EpochResult per epoch; `evaluate`; throughput figures; checkpoints.
+
+    seed_everything(0)                      # before building: the initial weights draw from it
+    frontend, model = build_pipeline(frontend="complex", model="seed_cnn", n_classes=30)
+    for r in fit(model, frontend, splits.train, splits.valid, TrainConfig(epochs=3)):
+        print(r.epoch, r.valid_acc)         # the model holds the best weights so far here
+    print(evaluate(model, frontend, splits.test, TrainConfig()).acc)
+
+Input pipeline, as in airbench: a split becomes one int16 tensor (N, T), on the GPU when it
+fits, else in host memory with each batch gathered into pinned memory and copied
+asynchronously. Batches are drawn by indexing with a seeded permutation, scaled to float32 on
+the device and passed through the front-end once per batch. No DataLoader, no per-clip Python.
+Training drops the last partial batch of each epoch (a new one each epoch, so every clip is
+still seen): every step then has the same size, a BatchNorm never sees a batch of one, and
+the one-cycle schedule's length is exactly epochs * (N // batch_size) steps.
+
+Recipe (the reference study's): Adam, one-cycle LR stepped per batch, early stopping on the
+validation loss, best weights restored. The trainer knows nothing of Optuna or MLflow.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import random
+import resource
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.data import Clips
+
+# The data may take at most this share of the free GPU memory; the rest is the model's.
+DEVICE_DATA_FRACTION = 0.5
+# Steps between NaN checks of the loss: each check waits for the GPU, so not every step.
+CHECK_EVERY = 25
+
+
+@dataclass
+class TrainConfig:
+    """The reference recipe by default. Each field is also a sweep key of the same name."""
+
+    epochs: int = 50
+    batch_size: int = 128
+    max_lr: float = 1e-2  # one-cycle peak
+    patience: int = 3  # epochs without a lower valid loss before stopping
+    weight_decay: float = 0.0
+    amp: bool = False  # bf16 autocast around the model; the front-end stays float32
+    channels_last: bool = False
+    compile: bool = False  # torch.compile the model
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+    def __post_init__(self) -> None:
+        for name, low in (("epochs", 1), ("batch_size", 1), ("patience", 0)):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < low:
+                raise HarnessError(f"{name}={getattr(self, name)!r}: expected an integer >= {low}")
+        if not self.max_lr > 0 or not self.weight_decay >= 0:
+            raise HarnessError(f"max_lr={self.max_lr!r}, weight_decay={self.weight_decay!r}: "
+                               "expected max_lr > 0 and weight_decay >= 0")
+
+
+@dataclass
+class EpochResult:
+    epoch: int  # 1-based
+    train_loss: float  # mean cross-entropy over the epoch's batches, in train mode
+    train_acc: float
+    valid_loss: float
+    valid_acc: float
+    lr: float  # LR after the epoch's last step
+    epoch_seconds: float  # training and validation
+    train_samples_per_s: float  # clips/s over the training loop: data, front-end, model, optimiser
+    eval_samples_per_s: float  # clips/s over the validation pass
+    peak_memory_mb: float  # CUDA max allocated since fit started on GPU, process max RSS on CPU
+    is_best: bool  # lowest valid_loss so far
+
+
+@dataclass
+class EvalResult:
+    loss: float  # mean cross-entropy per clip
+    acc: float
+    confusion: np.ndarray  # (n_classes, n_classes) int64, rows = true label, cols = predicted
+    samples_per_s: float
+
+
+class DivergedError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+    def __init__(self, epoch: int, step: int, steps: int, loss: float) -> None:
+        super().__init__(f"training diverged: loss {loss} at epoch {epoch}, step {step} of "
+                         f"{steps}; lower max_lr or check the front-end's output")
+        self.epoch, self.step, self.loss = epoch, step, loss
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """"auto" -> cuda when available, else cpu; otherwise checks that `name` exists here."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise HarnessError(f"device {name!r}: expected auto, cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        index = device.index or 0
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            raise HarnessError(f"device {name!r}: CUDA is not available here "
+                               f"({torch.cuda.device_count()} GPU(s)); use cpu or auto")
+        return torch.device("cuda", index)
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices). Call before building the model."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class DeviceClips:
+    """One split as tensors batched by indexing: audio (N, T) int16, labels (N,) int64.
+
+    The audio lives on `device` when it fits, else in host memory (then `batch` copies each
+    batch through pinned memory asynchronously, overlapping the previous step's GPU work).
+    """
+
+    def __init__(self, audio: np.ndarray, labels: np.ndarray, device: torch.device) -> None:
+        if audio.dtype != np.int16 or audio.ndim != 2 or len(audio) != len(labels):
+            raise ValueError(f"expected (N, T) int16 audio and (N,) labels, got "
+                             f"{audio.shape} {audio.dtype} and {np.shape(labels)}")
+        with warnings.catch_warnings():
+            # A read-only memmap is fine: the tensor is only ever indexed, never written.
+            warnings.filterwarnings("ignore", message=".*not writable.*")
+            host = torch.from_numpy(audio)
+        on_gpu = device.type == "cuda" and (
+            host.nbytes < DEVICE_DATA_FRACTION * torch.cuda.mem_get_info(device)[0])
+        self.audio = host.to(device) if on_gpu else host
+        self.labels = torch.as_tensor(np.asarray(labels, dtype=np.int64)).to(self.audio.device)
+        self.device = device
+        self.staged = self.audio.device.type != device.type  # host data feeding a GPU
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """idx (B,) int64 on `audio.device` -> x (B, T) float32 in [-1, 1), y (B,), on device."""
+        audio, labels = self.audio[idx], self.labels[idx]
+        if self.staged:
+            audio = audio.pin_memory().to(self.device, non_blocking=True)
+            labels = labels.pin_memory().to(self.device, non_blocking=True)
+        return audio.float().mul_(1 / 32768), labels
+
+
+def prepare(model: nn.Module | None, frontend: nn.Module, cfg: TrainConfig) -> torch.device:
+    """Move both to cfg's device; the front-end is a fixed transform, always in eval mode."""
+    device = resolve_device(cfg.device)
+    if device.type == "cpu":
+        keep_freed_memory()
+    frontend.to(device).eval()
+    if model is not None:
+        model.to(device)
+        if cfg.channels_last:
+            model.to(memory_format=torch.channels_last)
+    return device
+
+
+def keep_freed_memory() -> None:
+    """glibc: keep freed memory in the heap instead of handing it back to the OS (process-wide).
+
+    A CPU training step allocates and frees tensors of tens to hundreds of MB. By default glibc
+    maps each from the OS and unmaps it on free, so every step page-faults it in again: in
+    tests/benchmarks/test_pipeline.py half the CPU time went to the kernel and epochs took
+    1.8x longer. The price: the process's RSS stays at its peak.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, musl): nothing to do
+        return
+    libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GiB free at the heap's top
+    libc.mallopt(-4, 0)  # M_MMAP_MAX: no mmap per allocation; large ones come from the heap
+
+
+def forward(model: nn.Module, frontend: nn.Module, x: torch.Tensor,
+            cfg: TrainConfig) -> torch.Tensor:
+    """x (B, T) float32 -> logits (B, n_classes) float32.
+
+    The front-end runs without gradients (nothing in it is trained) and outside autocast:
+    spectrogram magnitudes span many decades, too many for bf16 before any log.
+    """
+    with torch.no_grad():
+        features = frontend(x)
+    if cfg.channels_last and features.ndim == 4:
+        features = features.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+        return model(features).float()
+
+
+def train_epoch(model: nn.Module, frontend: nn.Module, data: DeviceClips,
+                optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
+                generator: torch.Generator, cfg: TrainConfig,
+                epoch: int = 1) -> tuple[float, float, float]:
+    """One pass in a fresh seeded order -> (mean loss, accuracy, training clips/s).
+
+    Losses and hits accumulate on the device; the host waits for the GPU only every
+    CHECK_EVERY steps (to catch a NaN) and at the end.
+    """
+    model.train()
+    size = min(cfg.batch_size, len(data))
+    steps = len(data) // size
+    order = torch.randperm(len(data), generator=generator).to(data.audio.device)
+    losses = torch.zeros(steps, device=data.device)
+    hits = torch.zeros((), dtype=torch.int64, device=data.device)
+    _sync(data.device)
+    start = time.perf_counter()
+    for step in range(steps):
+        x, y = data.batch(order[step * size:(step + 1) * size])
+        logits = forward(model, frontend, x, cfg)
+        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses[step] = loss.detach()
+        hits += (logits.argmax(1) == y).sum()
+        if (step + 1) % CHECK_EVERY == 0 or step + 1 == steps:
+            finite = torch.isfinite(losses[:step + 1])
+            if not finite.all():
+                first = int((~finite).nonzero()[0])
+                raise DivergedError(epoch, first + 1, steps, float(losses[first]))
+    _sync(data.device)
+    seconds = time.perf_counter() - start
+    return losses.mean().item(), hits.item() / (steps * size), steps * size / seconds
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, frontend: nn.Module, data: DeviceClips,
+              cfg: TrainConfig) -> EvalResult:
+    if len(data) == 0:
+        raise HarnessError("nothing to evaluate: the valid or test split has no clips")
+    model.eval()
+    loss_sum = torch.zeros((), device=data.device)
+    counts = torch.zeros((), dtype=torch.int64, device=data.device)
+    _sync(data.device)
+    start = time.perf_counter()
+    for first in range(0, len(data), cfg.batch_size):
+        idx = torch.arange(first, min(first + cfg.batch_size, len(data)),
+                           device=data.audio.device)
+        x, y = data.batch(idx)
+        logits = forward(model, frontend, x, cfg)
+        k = logits.shape[1]
+        loss_sum += F.cross_entropy(logits, y, reduction="sum")
+        # (true, predicted) pairs counted as one flat histogram, reshaped below.
+        counts = counts + torch.bincount(y * k + logits.argmax(1), minlength=k * k)
+    _sync(data.device)
+    seconds = time.perf_counter() - start
+    confusion = counts.view(k, k).cpu().numpy()
+    return EvalResult(loss=loss_sum.item() / len(data), acc=float(np.trace(confusion)) / len(data),
+                      confusion=confusion, samples_per_s=len(data) / seconds)
+
+
+def evaluate(model: nn.Module, frontend: nn.Module, clips: Clips, cfg: TrainConfig) -> EvalResult:
+    """Loss, accuracy and confusion matrix of `model` on `clips`, in eval mode."""
+    device = prepare(model, frontend, cfg)
+    return _evaluate(model, frontend, DeviceClips(clips.audio, clips.labels, device), cfg)
+
+
+def fit(model: nn.Module, frontend: nn.Module, train: Clips, valid: Clips,
+        cfg: TrainConfig) -> Iterator[EpochResult]:
+    """Train `model` on front-end features of `train`, yielding one EpochResult per epoch.
+
+    Whenever control is with the caller (at each yield, and after the loop however it ends:
+    early stopping, `break`, an exception, a diverged loss), the model holds the best weights
+    so far (lowest valid loss) and is in eval mode; the live weights go back in before
+    training resumes. So a caller that stops iterating needs no `close()` to get them.
+    """
+    device = prepare(model, frontend, cfg)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels once
+        torch.cuda.reset_peak_memory_stats(device)
+    seed_everything(cfg.seed)  # dropout draws from the global generator
+    generator = torch.Generator().manual_seed(cfg.seed)  # shuffling, apart from dropout
+    train_data = DeviceClips(train.audio, train.labels, device)
+    valid_data = DeviceClips(valid.audio, valid.labels, device)
+    if len(train_data) == 0:
+        raise HarnessError("nothing to train on: the train split has no clips")
+    steps = len(train_data) // min(cfg.batch_size, len(train_data))
+    step_model = torch.compile(model) if cfg.compile else model
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.max_lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.max_lr,
+                                                    total_steps=cfg.epochs * steps)
+    best_loss, best, since_best = math.inf, None, 0
+    try:
+        for epoch in range(1, cfg.epochs + 1):
+            start = time.perf_counter()
+            train_loss, train_acc, train_rate = train_epoch(
+                step_model, frontend, train_data, optimizer, scheduler, generator, cfg, epoch)
+            valid_result = _evaluate(step_model, frontend, valid_data, cfg)
+            is_best = valid_result.loss < best_loss
+            if is_best:
+                best_loss, best, since_best = valid_result.loss, _snapshot(model), 0
+            else:
+                since_best += 1
+            result = EpochResult(
+                epoch=epoch, train_loss=train_loss, train_acc=train_acc,
+                valid_loss=valid_result.loss, valid_acc=valid_result.acc,
+                lr=scheduler.get_last_lr()[0], epoch_seconds=time.perf_counter() - start,
+                train_samples_per_s=train_rate, eval_samples_per_s=valid_result.samples_per_s,
+                peak_memory_mb=_peak_memory_mb(device), is_best=is_best)
+            live = None if is_best or best is None else _snapshot(model)
+            if live is not None:
+                model.load_state_dict(best)
+            yield result
+            if not is_best and since_best >= cfg.patience:
+                break
+            if live is not None:
+                model.load_state_dict(live)
+    finally:
+        if best is not None:
+            model.load_state_dict(best)
+        model.eval()
+
+
+@torch.no_grad()
+def frontend_throughput(frontend: nn.Module, clips: Clips, cfg: TrainConfig,
+                        max_clips: int = 2048) -> float:
+    """Clips/s of the front-end alone (int16 batch -> features) over up to `max_clips` clips."""
+    device = prepare(None, frontend, cfg)
+    n = min(len(clips.audio), max_clips)
+    data = DeviceClips(clips.audio[:n], clips.labels[:n], device)
+    batches = [torch.arange(i, min(i + cfg.batch_size, n), device=data.audio.device)
+               for i in range(0, n, cfg.batch_size)]
+    frontend(data.batch(batches[0])[0])  # warm-up: FFT plans, allocator
+    _sync(device)
+    start = time.perf_counter()
+    for idx in batches:
+        frontend(data.batch(idx)[0])
+    _sync(device)
+    return n / (time.perf_counter() - start)
+
+
+def save_checkpoint(model: nn.Module, path: str | Path) -> Path:
+    """Write the model's state_dict (tensors only, loadable with weights_only=True)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(getattr(model, "_orig_mod", model).state_dict(), path)
+    return path
+
+
+def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load a state_dict written by save_checkpoint into `model` (any device)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise HarnessError(f"checkpoint {path}: no such file") from None
+    getattr(model, "_orig_mod", model).load_state_dict(state)
+    return model
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so that the clock measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10

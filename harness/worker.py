@@ -1,0 +1,211 @@
+"""Sweep workers: claim queued trials of a study and run them, here or in processes.
+
+    work(plan)                    # this process, until the queue is empty
+    run_workers(plan, 2)          # 2 spawned processes, each running `work`
+
+A trial's parameters come from Optuna (`Experiment.suggest`); the trainer knows nothing
+of Optuna or MLflow: `fit` yields epochs, and `run_trial` logs each one to the trial's
+MLflow child run (`step=epoch`), reports its validation accuracy to the pruner, and at
+the end tests the kept weights. The objective is `best_valid_acc`, the validation
+accuracy of the epoch whose weights were kept (lowest validation loss). Whatever a
+trial raises (a diverged loss, CUDA out of memory, a bad parameter combination) fails
+that trial alone, in Optuna and in MLflow, with the reason, and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import multiprocessing as mp
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+
+from harness.experiment import options_of
+from harness.sweep import Study, SweepPlan, requeue
+from harness.tracking import Tracker, TrialRun
+
+TrialHook = Callable[[int, dict[str, Any] | None, str, float | None], None]
+EpochHook = Callable[[int, int], None]  # (epoch, epochs)
+
+
+def work(plan: SweepPlan, budget: Any = None, *, on_trial: TrialHook | None = None,
+         on_epoch: EpochHook | None = None) -> Counter[str]:
+    """Run queued trials in this process until the queue (or the budget) is empty.
+
+    `on_trial(number, params, state, value)` is called with state RUNNING at the start
+    (params None until known) and with the final state at the end.
+    """
+    budget = budget if budget is not None else new_budget(None)
+    study = Study(plan)
+    exp = plan.experiment
+    tracker = Tracker(exp.name, plan.tracking_uri, searched=exp.searched,
+                      experiment_file=str(exp.path))
+    data_cache: dict[tuple[Any, ...], Any] = {}  # load each data set once per process
+    done: Counter[str] = Counter()
+    while _take(budget):
+        study.recover(tracker)
+        trial = study.claim()
+        if trial is None:
+            _give_back(budget)
+            break
+        if on_trial:
+            on_trial(trial.number, None, "RUNNING", None)
+        with study.heartbeat(trial):
+            try:
+                state, value, params = run_trial(study, trial, tracker, data_cache, on_epoch)
+            except KeyboardInterrupt:  # as if the process died: failed and re-queued
+                if study.fail(trial.number, "interrupted"):
+                    requeue(study.study, study.frozen(trial.number))
+                study.recover(tracker)
+                raise
+        done[state] += 1
+        if on_trial:
+            on_trial(trial.number, params, state, value)
+    return done
+
+
+def run_workers(plan: SweepPlan, n: int, budget: Any = None,
+                poll: Callable[[], None] | None = None) -> list[int]:
+    """Run `work` in `n` spawned processes; `poll()` is called every second meanwhile."""
+    budget = budget if budget is not None else new_budget(None)
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_worker_main, args=(plan, budget, os.getpid()),
+                         name=f"sweep-worker-{i}") for i in range(n)]
+    for p in procs:
+        p.start()
+    try:
+        while any(p.is_alive() for p in procs):
+            if poll:
+                poll()
+            for p in procs:
+                p.join(timeout=1 / n)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+                p.join()
+    return [p.exitcode or 0 for p in procs]
+
+
+def _worker_main(plan: SweepPlan, budget: Any, parent: int) -> None:
+    """A spawned worker: it exits with its parent, so a killed sweep leaves no orphans."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+    work(plan, budget)
+
+
+def new_budget(trials: int | None) -> Any:
+    """How many more trials may start, shared by worker processes; -1 means no limit."""
+    return mp.get_context("spawn").Value("q", -1 if trials is None else trials)
+
+
+def _take(budget: Any) -> bool:
+    with budget.get_lock():
+        if budget.value == 0:
+            return False
+        if budget.value > 0:
+            budget.value -= 1
+        return True
+
+
+def _give_back(budget: Any) -> None:
+    with budget.get_lock():
+        if budget.value >= 0:
+            budget.value += 1
+
+
+def run_trial(study: Study, trial: optuna.Trial, tracker: Tracker,
+              data_cache: dict[tuple[Any, ...], Any], on_epoch: EpochHook | None = None,
+              ) -> tuple[str, float | None, dict[str, Any] | None]:
+    """Run one claimed trial to its end; returns (state, value, params)."""
+    exp = study.plan.experiment
+    params: dict[str, Any] | None = None
+    run: TrialRun | None = None
+    state, value, reason = "COMPLETE", None, ""
+    try:
+        searched = exp.suggest(trial)
+        if "harness.slot" in trial.user_attrs:
+            _queue_other_seeds(study, trial, searched)
+        params = exp.params(searched)
+        device = _device(exp.device)
+        run = tracker.trial(trial.number, params, tags={"device": device})
+        trial.set_user_attr("mlflow_run_id", run.run_id)
+        value = _train(trial, params, exp.device, run, data_cache, on_epoch)
+    except optuna.TrialPruned:
+        state = "PRUNED"
+    except Exception as exc:  # the trial fails, the sweep goes on
+        state, reason = "FAIL", f"{type(exc).__name__}: {exc}"
+        trial.set_user_attr("fail_reason", reason)
+    study.study.tell(trial, value, state=getattr(optuna.trial.TrialState, state))
+    if run is not None:
+        run.finish(state, reason)
+    return state, value, params
+
+
+def _queue_other_seeds(study: Study, trial: optuna.Trial, searched: dict[str, Any]) -> None:
+    """A tpe/random configuration runs for every seed: queue it for the seeds after the first."""
+    root = trial.user_attrs["harness.key"].partition(":")[2]
+    have = {t.user_attrs.get("harness.key") for t in study.trials()}
+    for seed in study.plan.experiment.seeds[1:]:
+        key = f"{root}:seed{seed}"
+        if f"{study.fixed_id}:{key}" not in have:
+            study.enqueue({**searched, "seed": seed}, key)
+
+
+def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialRun,
+           data_cache: dict[tuple[Any, ...], Any], on_epoch: EpochHook | None) -> float:
+    """Train, log and test one trial's pipeline; returns its best_valid_acc."""
+    from harness.data import load_splits
+    from harness.models import build_pipeline
+    from harness.train import TrainConfig, evaluate, fit, frontend_throughput, seed_everything
+
+    key = tuple(params[f"data.{k}"] for k in ("dataset", "root", "split", "split_seed"))
+    if key not in data_cache:
+        data_cache[key] = load_splits(*key)
+    data = data_cache[key]
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in params.items() if k in fields}, device=device)
+    seed_everything(cfg.seed)  # the initial weights draw from it
+    frontend, model = build_pipeline(params["frontend"], params["model"], len(data.labels),
+                                     frontend_opts=options_of(params, "frontend"),
+                                     model_opts=options_of(params, "model"))
+    best, peak = None, 0.0
+    with contextlib.closing(fit(model, frontend, data.train, data.valid, cfg)) as epochs:
+        for result in epochs:  # on exit the model holds the kept (best) weights
+            run.log_epoch(result)
+            peak = max(peak, result.peak_memory_mb)
+            best = result if result.is_best else best
+            if on_epoch:
+                on_epoch(result.epoch, cfg.epochs)
+            trial.report(result.valid_acc, result.epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {result.epoch}")
+    assert best is not None, "fit yields at least one epoch"
+    test = evaluate(model, frontend, data.test, cfg)
+    run.log_test(test_loss=test.loss, test_acc=test.acc, confusion=test.confusion,
+                 labels=data.labels, best_epoch=best.epoch, best_valid_acc=best.valid_acc,
+                 frontend_samples_per_s=frontend_throughput(frontend, data.valid, cfg),
+                 peak_memory_mb=peak)
+    return best.valid_acc
+
+
+def _device(name: str) -> str:
+    """The device tag: "cpu", or "cuda:0 (NVIDIA H100 80GB HBM3)"."""
+    import torch
+
+    from harness.train import resolve_device
+
+    device = resolve_device(name)
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)

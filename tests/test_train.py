@@ -1,0 +1,351 @@
+"""Trainer tests with real torch: a tiny front-end and CNN, class-dependent tones in noise."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_speech_commands
+from torch import nn
+
+from harness.cli import main
+from harness.data import Clips
+from harness.errors import HarnessError
+from harness.lr_find import lr_range_test, write_lr_find
+from harness.train import (
+    DivergedError,
+    EpochResult,
+    TrainConfig,
+    evaluate,
+    fit,
+    frontend_throughput,
+    load_checkpoint,
+    resolve_device,
+    save_checkpoint,
+    seed_everything,
+)
+
+N_CLASSES = 4
+T = 4000  # 0.25 s at 16 kHz: the trainer does not care about the clip length
+TIMING = {"epoch_seconds", "train_samples_per_s", "eval_samples_per_s", "peak_memory_mb"}
+
+
+def tones(n: int, seed: int, shift: int = 0) -> Clips:
+    """Class k is a tone at 400 * 2**k Hz with random phase and level, in white noise.
+
+    `shift` relabels clip k as (k + shift) % N_CLASSES: a valid set the model cannot fit.
+    """
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, N_CLASSES, n)
+    t = np.arange(T) / 16000
+    phase = rng.uniform(0, 2 * np.pi, (n, 1))
+    level = rng.uniform(0.1, 0.5, (n, 1))
+    wave = level * np.sin(2 * np.pi * 400 * 2.0 ** labels[:, None] * t + phase)
+    wave += rng.normal(0, 0.1, (n, T))
+    audio = np.clip(wave * 32768, -32768, 32767).astype(np.int16)
+    return Clips(audio, ((labels + shift) % N_CLASSES).astype(np.int64))
+
+
+class TinyFrontend(nn.Module):
+    """(B, T) float32 -> (B, 1, 32, T // 256 + 1): log power STFT, pooled 4x in frequency."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("window", torch.hann_window(256))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spec = torch.stft(x, 256, hop_length=256, window=self.window, return_complex=True)
+        power = torch.log1p(spec.abs().pow(2))[:, None, :128]
+        return nn.functional.avg_pool2d(power, (4, 1))
+
+
+class TinyCNN(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Dropout2d(0.1), nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+            # Average over time only: the tone's frequency is the class.
+            nn.AdaptiveAvgPool2d((16, 1)), nn.Flatten(), nn.Dropout(0.2),
+            nn.Linear(16 * 16, N_CLASSES))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class NaNOnCall(TinyCNN):
+    """Returns NaN logits from its `bad`-th call in training mode."""
+
+    def __init__(self, bad: int) -> None:
+        super().__init__()
+        self.bad, self.calls = bad, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x)
+        if self.training:
+            self.calls += 1
+            if self.calls >= self.bad:
+                out = out * math.nan
+        return out
+
+
+def build(seed: int = 0) -> tuple[TinyFrontend, TinyCNN]:
+    seed_everything(seed)
+    return TinyFrontend(), TinyCNN()
+
+
+def cfg(**kw) -> TrainConfig:
+    return TrainConfig(**{"epochs": 4, "batch_size": 32, "device": "cpu", **kw})
+
+
+def state_equal(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # Tiny models gain nothing from threads, and on a shared 2-core machine busy OpenMP
+    # threads waiting for each other made these tests up to 30x slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, Clips]:
+    return {"train": tones(256, 1), "valid": tones(64, 2), "test": tones(128, 3),
+            "wrong": tones(64, 2, shift=1)}
+
+
+@pytest.fixture(scope="module")
+def trained(data):
+    frontend, model = build()
+    results = list(fit(model, frontend, data["train"], data["valid"], cfg()))
+    return frontend, model, results
+
+
+def test_learns_far_above_chance(trained, data):
+    frontend, model, results = trained
+    assert len(results) == 4 and [r.epoch for r in results] == [1, 2, 3, 4]
+    assert results[-1].train_loss < results[0].train_loss
+    test = evaluate(model, frontend, data["test"], cfg())
+    assert test.acc > 0.9  # chance is 0.25
+    assert test.confusion.shape == (N_CLASSES, N_CLASSES) and test.confusion.dtype == np.int64
+    assert test.confusion.sum() == 128
+    assert test.confusion.sum(1).tolist() == np.bincount(data["test"].labels, minlength=4).tolist()
+    assert np.trace(test.confusion) / 128 == pytest.approx(test.acc)
+    assert not model.training
+
+
+def test_throughput_figures_present_and_positive(trained, data):
+    frontend, _, results = trained
+    for r in results:
+        assert all(getattr(r, f) > 0 for f in TIMING)
+        assert 0 < r.lr <= cfg().max_lr
+    assert frontend_throughput(frontend, data["test"], cfg()) > 0
+    assert evaluate(trained[1], frontend, data["test"], cfg()).samples_per_s > 0
+
+
+def test_best_flags_and_restored_weights(trained, data):
+    frontend, model, results = trained
+    best = min(results, key=lambda r: r.valid_loss)
+    running = [r.valid_loss < min([math.inf] + [p.valid_loss for p in results[:i]])
+               for i, r in enumerate(results)]
+    assert [r.is_best for r in results] == running
+    assert evaluate(model, frontend, data["valid"], cfg()).loss == pytest.approx(best.valid_loss)
+
+
+def test_early_stopping_stops_and_restores_best_epoch(data):
+    # Valid labels are shifted by one class: the better the model fits, the worse valid gets.
+    frontend, model = build()
+    results = list(fit(model, frontend, data["train"], data["wrong"], cfg(epochs=20, patience=2)))
+    best = min(results, key=lambda r: r.valid_loss)
+    assert len(results) == best.epoch + 2 < 20
+    assert not any(r.is_best for r in results[-2:])
+    restored = evaluate(model, frontend, data["wrong"], cfg())
+    assert restored.loss == pytest.approx(best.valid_loss, rel=1e-6)
+    assert restored.loss < results[-1].valid_loss
+
+
+def test_caller_stopping_early_leaves_best_weights_without_close(data):
+    frontend, model = build()
+    epochs = fit(model, frontend, data["train"], data["wrong"], cfg(epochs=6, patience=6))
+    seen = [next(epochs) for _ in range(3)]  # a pruner stops here; the generator is not closed
+    best = min(seen, key=lambda r: r.valid_loss)
+    assert not model.training
+    assert evaluate(model, frontend, data["wrong"], cfg()).loss == pytest.approx(best.valid_loss)
+    epochs.close()
+    assert evaluate(model, frontend, data["wrong"], cfg()).loss == pytest.approx(best.valid_loss)
+
+
+def test_same_seed_same_results_on_cpu(data):
+    def run(seed: int) -> tuple[list[EpochResult], nn.Module]:
+        frontend, model = build(seed)
+        results = list(fit(model, frontend, data["train"], data["valid"], cfg(epochs=2, seed=seed)))
+        return results, model
+
+    def strip(results: list[EpochResult]) -> list[dict]:
+        return [{k: v for k, v in dataclasses.asdict(r).items() if k not in TIMING}
+                for r in results]
+
+    (a, model_a), (b, model_b), (c, _) = run(0), run(0), run(1)
+    assert strip(a) == strip(b)
+    assert state_equal(model_a, model_b)
+    assert strip(a) != strip(c)
+
+
+def test_nan_loss_raises_diverged_error_with_epoch_and_step(data):
+    frontend, model = TinyFrontend(), NaNOnCall(bad=3)
+    with pytest.raises(DivergedError, match=r"epoch 1, step 3 of 8") as info:
+        list(fit(model, frontend, data["train"], data["valid"], cfg()))
+    assert (info.value.epoch, info.value.step) == (1, 3)
+
+
+def test_divergence_in_a_later_epoch_leaves_the_best_weights(data):
+    seed_everything(0)
+    frontend, model = TinyFrontend(), NaNOnCall(bad=2 * 8 + 5)  # epoch 3, step 5
+    seen = []
+    with pytest.raises(DivergedError, match=r"epoch 3, step 5 of 8"):
+        for r in fit(model, frontend, data["train"], data["valid"], cfg()):
+            seen.append(r)
+    assert len(seen) == 2
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    best = min(seen, key=lambda r: r.valid_loss)
+    assert evaluate(model, frontend, data["valid"], cfg()).loss == pytest.approx(best.valid_loss)
+
+
+def test_huge_lr_diverges(data):
+    frontend, model = build()
+    with pytest.raises(DivergedError, match="epoch 1"):
+        list(fit(model, frontend, data["train"], data["valid"], cfg(max_lr=1e30)))
+
+
+def test_checkpoint_round_trips_with_weights_only(trained, data, tmp_path):
+    frontend, model, _ = trained
+    path = save_checkpoint(model, tmp_path / "sub" / "best.pt")
+    state = torch.load(path, weights_only=True)
+    assert set(state) == set(model.state_dict())
+    fresh = load_checkpoint(build(seed=7)[1], path)
+    assert state_equal(model, fresh)
+    assert evaluate(fresh, frontend, data["test"], cfg()).acc == \
+        evaluate(model, frontend, data["test"], cfg()).acc
+    with pytest.raises(HarnessError, match="no such file"):
+        load_checkpoint(fresh, tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("opts", [{"channels_last": True}, {"amp": True}])
+def test_speed_options_stay_correct_on_cpu(data, opts):
+    frontend, model = build()
+    results = list(fit(model, frontend, data["train"], data["valid"], cfg(epochs=2, **opts)))
+    assert all(math.isfinite(r.valid_loss) for r in results)
+    assert evaluate(model, frontend, data["test"], cfg(**opts)).acc > 0.5
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("staged", [False, True])
+def test_cuda_paths(data, staged, monkeypatch):
+    # staged: the data "does not fit", so batches go through pinned memory.
+    monkeypatch.setattr("harness.train.DEVICE_DATA_FRACTION", 0.0 if staged else 0.5)
+    frontend, model = build()
+    opts = {"device": "cuda", "amp": True, "channels_last": True}
+    results = list(fit(model, frontend, data["train"], data["valid"], cfg(**opts)))
+    assert all(math.isfinite(r.valid_loss) and r.peak_memory_mb > 0 for r in results)
+    assert evaluate(model, frontend, data["test"], cfg(**opts)).acc > 0.5
+
+
+def test_partial_batches_and_small_splits(data):
+    # 100 clips at batch 32: 3 training steps a epoch (4 dropped); evaluation keeps all.
+    small = Clips(data["train"].audio[:100], data["train"].labels[:100])
+    frontend, model = build()
+    results = list(fit(model, frontend, small, small, cfg(epochs=2)))
+    assert len(results) == 2
+    assert evaluate(model, frontend, small, cfg()).confusion.sum() == 100
+    # Fewer clips than a batch: one smaller batch a epoch.
+    tiny = Clips(small.audio[:10], small.labels[:10])
+    assert len(list(fit(model, frontend, tiny, tiny, cfg(epochs=1)))) == 1
+
+
+def test_config_and_device_errors():
+    for bad in ({"epochs": 0}, {"batch_size": 0}, {"max_lr": 0.0}, {"patience": -1}):
+        with pytest.raises(HarnessError):
+            TrainConfig(**bad)
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(HarnessError, match="expected auto"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(HarnessError, match="CUDA is not available"):
+            resolve_device("cuda")
+
+
+def test_lr_range_test_writes_csv_and_png(data, tmp_path):
+    frontend, model = build()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = lr_range_test(model, frontend, data["train"], cfg(), min_lr=1e-5, max_lr=10.0,
+                           steps=30)
+    assert 1e-5 <= result.suggested_lr <= 10.0
+    assert result.suggested_lr == pytest.approx(result.min_loss_lr / 10)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    csv_path, png_path = write_lr_find(result, tmp_path / "lr")
+    rows = list(csv.DictReader(csv_path.open()))
+    assert len(rows) == len(result.lrs) >= 5
+    assert float(rows[0]["lr"]) == pytest.approx(1e-5)
+    assert png_path.read_bytes()[:4] == b"\x89PNG"
+
+
+# --- the commands, end to end on a Speech Commands folder ----------------------------
+
+@pytest.fixture(scope="module")
+def sc_root(tmp_path_factory) -> str:
+    # 4 words x 8 speakers x 3 clips: 60 train, 12 valid, 12 test (speaker-disjoint).
+    root = tmp_path_factory.mktemp("sc") / "sc"
+    return str(make_speech_commands(root, speakers=8, clips_per_speaker=3))
+
+
+def test_train_command_json(sc_root, tmp_path, capsys):
+    ckpt = tmp_path / "best.pt"
+    argv = ["train", "--root", sc_root, "--frontend",
+            "complex", "--frontend-opt", "n_fft=256", "--frontend-opt", "win_length=256",
+            "--model", "seed_cnn", "--model-opt", "width=0.125", "--epochs", "2",
+            "--batch-size", "16", "--device", "cpu", "--checkpoint", str(ckpt), "--json"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out)  # stdout holds the JSON object alone
+    assert [e["epoch"] for e in report["epochs"]] == [1, 2]
+    assert set(report["epochs"][0]) == {f.name for f in dataclasses.fields(EpochResult)}
+    assert 0 <= report["test"]["acc"] <= 1 and math.isfinite(report["test"]["loss"])
+    t = report["throughput"]
+    assert t["device"] == "cpu"
+    assert t["train_samples_per_s"] > 0 and t["eval_samples_per_s"] > 0
+    assert t["frontend_samples_per_s"] > 0
+    assert report["labels"] == ["no", "off", "on", "yes"]
+    assert "valid loss" in err and "test: loss" in err
+    assert set(torch.load(ckpt, weights_only=True)) > {"classifier.4.weight"}
+
+
+def test_train_command_errors(sc_root, capsys):
+    base = ["train", "--root", sc_root, "--epochs", "1"]
+    assert main([*base, "--device", "tpu"]) == 2
+    assert main([*base, "--max-lr", "0"]) == 2
+    assert main([*base, "--model-opt", "width"]) == 2
+    err = capsys.readouterr().err
+    assert "device 'tpu'" in err and "max_lr=0.0" in err and "--model-opt 'width'" in err
+
+
+def test_lr_find_command_writes_csv_and_png(sc_root, tmp_path, capsys):
+    argv = ["lr-find", "--root", sc_root, "--frontend", "log_mel", "--frontend-opt",
+            "n_mels=32", "--model", "seed_cnn", "--model-opt", "width=0.125", "--batch-size",
+            "16", "--steps", "8",
+            "--min-lr", "1e-4", "--max-lr", "1", "--out", str(tmp_path / "lr")]
+    assert main(argv) == 0
+    assert "suggested --max-lr" in capsys.readouterr().err
+    assert (tmp_path / "lr" / "lr_find.csv").read_text().startswith("step,lr,loss,smoothed_loss")
+    assert (tmp_path / "lr" / "lr_find.png").stat().st_size > 0
+    assert main([*argv[:-2], "--min-lr", "1", "--max-lr", "0.1"]) == 2
