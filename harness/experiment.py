@@ -205,6 +205,7 @@ class _Validator:
             if key in fixed:
                 raise self.fail(f"[search.space] {key}", "also fixed in [train]; keep one")
         self.names(fixed, space)
+        self.train_values(fixed, space)
 
         sampler = search.get("sampler", "grid")
         if sampler not in SAMPLERS:
@@ -299,6 +300,22 @@ class _Validator:
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise self.fail(where, f"{value!r} is not a {expected.__name__}")
         return value
+
+    def train_values(self, fixed: dict[str, Any], space: dict[str, Any]) -> None:
+        """TrainConfig's own checks (epochs >= 1, max_lr > 0, ...) on every value given."""
+        from harness.train import TrainConfig
+
+        base = {k: v for k, v in fixed.items() if k in self.train_defaults}
+        tries = [("[train]", base)]
+        for key, dim in space.items():
+            if key in self.train_defaults:
+                values = (dim.low, dim.high) if isinstance(dim, Range) else dim
+                tries += [(f"[search.space] {key}", {**base, key: v}) for v in values]
+        for where, values in tries:
+            try:
+                TrainConfig(**values)
+            except HarnessError as exc:
+                raise self.fail(where, str(exc)) from None
 
     def names(self, fixed: dict[str, Any], space: dict[str, Any]) -> None:
         """Registry names exist, and every option is taken by every factory it may reach."""

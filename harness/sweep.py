@@ -260,11 +260,14 @@ class _Heartbeat:
 
     def _run(self) -> None:
         while True:
-            if isinstance(self.storage, RDBStorage):
-                self.storage.record_heartbeat(self.trial_id)
-            else:
-                self.storage.set_trial_system_attr(self.trial_id, "harness.heartbeat",
-                                                   time.time())
+            try:
+                if isinstance(self.storage, RDBStorage):
+                    self.storage.record_heartbeat(self.trial_id)
+                else:
+                    self.storage.set_trial_system_attr(self.trial_id, "harness.heartbeat",
+                                                       time.time())
+            except Exception:  # a storage hiccup: the next beat may get through
+                pass
             if self.stop.wait(HEARTBEAT_S):
                 return
 

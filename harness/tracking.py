@@ -66,8 +66,9 @@ def environment_tags() -> dict[str, str]:
             return "unknown"
 
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
+        commit = subprocess.run(  # the harness's own checkout, wherever the sweep runs
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+            text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
     return {"torch_version": version("torch"), "torchaudio_version": version("torchaudio"),
@@ -78,16 +79,17 @@ class Tracker:
     """The study's MLflow experiment and parent run, created on first use, found on resume."""
 
     def __init__(self, study_name: str, tracking_uri: str | None = None, *,
-                 searched: Sequence[str] = (), experiment_file: str = "") -> None:
+                 searched: Sequence[str] | None = None, experiment_file: str = "") -> None:
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
         self.study_name = study_name
         self.experiment_file = str(experiment_file)
         self.experiment_id = self._experiment()
         self.parent_run_id = self._parent_run()
-        self.client.log_batch(self.parent_run_id, tags=[
-            RunTag("harness.searched", json.dumps(list(searched))),
-            RunTag("experiment_file", self.experiment_file)])
+        tags = [] if searched is None else [RunTag("harness.searched", json.dumps(list(searched)))]
+        if experiment_file:
+            tags.append(RunTag("experiment_file", self.experiment_file))
+        self.client.log_batch(self.parent_run_id, tags=tags)  # None/"": keep what was set
         self.client.update_run(self.parent_run_id, status="RUNNING")
         self._env = environment_tags()
 

@@ -15,9 +15,11 @@ that trial alone, in Optuna and in MLflow, with the reason, and the sweep goes o
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import multiprocessing as mp
 import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -32,6 +34,7 @@ from harness.tracking import Tracker, TrialRun
 
 TrialHook = Callable[[int, dict[str, Any] | None, str, float | None], None]
 EpochHook = Callable[[int, int], None]  # (epoch, epochs)
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def work(plan: SweepPlan, budget: Any = None, *, on_trial: TrialHook | None = None,
@@ -94,7 +97,14 @@ def run_workers(plan: SweepPlan, n: int, budget: Any = None,
 
 
 def _worker_main(plan: SweepPlan, budget: Any, parent: int) -> None:
-    """A spawned worker: it exits with its parent, so a killed sweep leaves no orphans."""
+    """A spawned worker: it dies with its parent, so a killed sweep leaves no orphans."""
+    # Linux: the kernel kills us the moment the parent dies, mid-trial or not; elsewhere
+    # (no prctl) the watch below notices within a second.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)  # the parent died before we could ask
+
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(1)
@@ -146,7 +156,10 @@ def run_trial(study: Study, trial: optuna.Trial, tracker: Tracker,
     except Exception as exc:  # the trial fails, the sweep goes on
         state, reason = "FAIL", f"{type(exc).__name__}: {exc}"
         trial.set_user_attr("fail_reason", reason)
-    study.study.tell(trial, value, state=getattr(optuna.trial.TrialState, state))
+    told = study.study.tell(trial, value, state=getattr(optuna.trial.TrialState, state),
+                            skip_if_finished=True)
+    if told.state.name != state:  # failed meanwhile by a worker that saw no heartbeat
+        state, value, reason = told.state.name, None, told.user_attrs.get("fail_reason", "")
     if run is not None:
         run.finish(state, reason)
     return state, value, params

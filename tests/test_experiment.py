@@ -122,6 +122,8 @@ BAD = [  # (replace this, with that, message fragment)
     ("[search]", '[search]\npruner = "always"', "[search] pruner: 'always'"),
     ("[search]", "[search]\nn_trials = 3", "a grid runs every point"),
     ("seeds = [0, 1]", "seeds = []", "[search] seeds: must be a non-empty list"),
+    ("epochs = 2", "epochs = 0", "[train]: epochs=0: expected an integer >= 1"),
+    ("batch_size = [32, 64]", "batch_size = [32, 0]", "[search.space] batch_size: batch_size=0"),
     ("batch_size = [32, 64]", "seed = [1, 2]", "seeds are not searched"),
     ("epochs = 2", "epochs = 2\nbatch_size = 8", "batch_size: also fixed in [train]"),
     ('"model.width" = 0.25', "model.width = 0.25", "a dotted option key needs quotes"),

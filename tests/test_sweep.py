@@ -122,6 +122,7 @@ def test_sweep_logs_every_trial_and_resumes(tmp_path: Path, tracking_uri: str,
     assert len(parents) == 1 and len(children) == 4
     parent = parents[0]
     assert json.loads(parent.data.tags["harness.searched"]) == ["frontend", "seed"]
+    assert parent.info.status == "FINISHED"  # nothing left to run
     client = MlflowClient(tracking_uri=tracking_uri)
     run_ids = {t.user_attrs["mlflow_run_id"] for t in study.trials}
     assert run_ids == {r.info.run_id for r in children}

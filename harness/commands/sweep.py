@@ -127,5 +127,6 @@ def ui(args: argparse.Namespace) -> int:
     uri = resolve_tracking_uri(args.tracking_uri)
     console.print(f"MLflow UI over {uri} on http://{args.host}:{args.port} (Ctrl-C stops it)")
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-           "--host", args.host, "--port", str(args.port)]
+           "--host", args.host, "--port", str(args.port),
+           "--workers", "1"]  # one person's UI: not MLflow's default of 4 server processes
     return subprocess.run(cmd, check=False).returncode
