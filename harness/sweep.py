@@ -183,6 +183,13 @@ class Study:
                 if t.number in retried and "mlflow_run_id" in t.user_attrs:
                     tracker.fail_orphan(t.user_attrs["mlflow_run_id"], "worker process died")
 
+    def pending(self) -> int:
+        """How many trials the queue will still run: a fresh tpe/random slot, one per seed."""
+        seeds = len(self.plan.experiment.seeds)
+        return sum(seeds if "harness.slot" in t.user_attrs
+                   and "harness.retry_of" not in t.user_attrs else 1
+                   for t in self.trials(TrialState.WAITING))
+
     def heartbeat(self, trial: optuna.Trial) -> _Heartbeat:
         """`with study.heartbeat(trial):` tells the storage that the trial's process lives."""
         return _Heartbeat(self.storage, self.trial_id(trial.number))

@@ -42,7 +42,8 @@ def sweep(args: argparse.Namespace) -> int:
     plan = SweepPlan.create(exp, args.storage, args.tracking_uri)
     before = prepare(plan, more=args.trials)
     grid_budget = args.trials if exp.sampler == "grid" else None
-    todo = before["WAITING"] if grid_budget is None else min(grid_budget, before["WAITING"])
+    todo = Study(plan).pending()
+    todo = todo if grid_budget is None else min(grid_budget, todo)
     finished = sum(before[s] for s in ("COMPLETE", "PRUNED", "FAIL"))
     console.print(f"[bold]{exp.name}[/]: {finished} trials finished, {todo} to run "
                   f"({args.workers} worker{'s' if args.workers > 1 else ''})\n"
@@ -96,7 +97,8 @@ def _searched(params: dict[str, Any] | None, keys: list[str]) -> dict[str, Any]:
 
 
 def _line(number: int, params: dict[str, Any], state: str, value: float | None) -> str:
-    shown = escape(" ".join(f"{k}={v}" for k, v in params.items()))  # not rich markup
+    shown = escape(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in params.items()))  # escaped: not rich markup
     color = {"COMPLETE": "green", "PRUNED": "yellow"}.get(state, "red")
     result = f" best_valid_acc={value:.4f}" if value is not None and state == "COMPLETE" else ""
     return f"trial {number:4d} [{color}]{state:8s}[/]{result}  {shown}"
