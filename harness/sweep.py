@@ -177,11 +177,9 @@ class Study:
                     t.number, "its worker process died"):
                 requeue(self.study, self.frozen(t.number))
         if tracker is not None:
-            retried = {t.user_attrs.get("harness.retry_of")
-                       for t in self.study.get_trials(deepcopy=False)}
-            for t in self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-                if t.number in retried and "mlflow_run_id" in t.user_attrs:
-                    tracker.fail_orphan(t.user_attrs["mlflow_run_id"], "worker process died")
+            dead = {t.user_attrs.get("harness.retry_of") for t in self.study.get_trials(
+                deepcopy=False)} - {None}
+            tracker.fail_orphans(dead, "its worker process died")
 
     def pending(self) -> int:
         """How many trials the queue will still run: a fresh tpe/random slot, one per seed."""

@@ -25,7 +25,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -140,14 +140,20 @@ class Tracker:
             self.client.log_batch(run.info.run_id, params=items[i:i + 100])
         return TrialRun(self.client, run.info.run_id)
 
-    def fail_orphan(self, run_id: str, reason: str) -> None:
-        """Close a child run whose process died; finished runs are left alone."""
-        try:
-            if self.client.get_run(run_id).info.status != "RUNNING":
-                return
-        except MlflowException:
-            return  # a run of another tracking store
-        TrialRun(self.client, run_id).finish("FAIL", reason)
+    def fail_orphans(self, numbers: Collection[int], reason: str) -> None:
+        """Close the still-RUNNING child runs of these trial numbers (their process died).
+
+        Found by the `trial_number` tag, set when the run is created: a process killed
+        before it could note the run's id anywhere else leaves no run open.
+        """
+        if not numbers:
+            return
+        running = self.client.search_runs(
+            [self.experiment_id], f"tags.`{ROLE}` = 'trial' and attributes.status = 'RUNNING'",
+            max_results=1000)
+        for run in running:
+            if int(run.data.tags.get("trial_number", -1)) in numbers:
+                TrialRun(self.client, run.info.run_id).finish("FAIL", reason)
 
     def close(self) -> None:
         """Mark the parent run finished (a resume marks it RUNNING again)."""

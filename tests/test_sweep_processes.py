@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -45,7 +46,9 @@ def alive(pid: int) -> bool:
         return False
 
 
-def wait_for(predicate, timeout: float, proc: subprocess.Popen[bytes]) -> None:  # type: ignore[no-untyped-def]
+def wait_for(predicate: Callable[[], bool], timeout: float,
+             proc: subprocess.Popen[bytes]) -> None:
+    """Poll `predicate` until true; fail if `proc` ends first or time runs out."""
     deadline = time.monotonic() + timeout
     while not predicate():
         assert proc.poll() is None, "the sweep ended before it could be killed"
@@ -99,16 +102,16 @@ def test_killed_sweep_resumes_without_duplicates(tmp_path: Path, tracking_uri: s
     retries = {t.user_attrs["harness.retry_of"]: t for t in study.trials
                if "harness.retry_of" in t.user_attrs}
     assert set(retries) == set(killed)
-    assert all(retries[n].params == killed[n].params for n in killed)
+    for n, t in killed.items():  # the same point again (fixed_params: killed before suggest)
+        assert retries[n].params == {**t.system_attrs.get("fixed_params", {}), **t.params}
     assert {t.state.name for t in retries.values()} == {"COMPLETE"}
 
     _, children = runs(tracking_uri)
+    dead = [r for r in children if int(r.data.tags["trial_number"]) in killed]
+    assert all(r.info.status == "FAILED" and r.data.tags["state"] == "FAIL"
+               and "died" in r.data.tags["fail_reason"] for r in dead)
     states = sorted((r.data.tags["state"], r.info.status) for r in children)
-    orphans = {t.user_attrs["mlflow_run_id"] for t in killed.values()
-               if "mlflow_run_id" in t.user_attrs}  # a trial killed before its run began has none
-    assert states == [("COMPLETE", "FINISHED")] * 4 + [("FAIL", "FAILED")] * len(orphans)
-    assert all("died" in r.data.tags["fail_reason"] for r in children
-               if r.info.run_id in orphans)
+    assert states == [("COMPLETE", "FINISHED")] * 4 + [("FAIL", "FAILED")] * len(dead)
 
 
 def test_two_workers_run_exactly_the_grid(tmp_path: Path, tracking_uri: str,
