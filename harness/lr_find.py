@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.train import DeviceClips, TrainConfig, forward, prepare, seed_everything
+from harness.device import DeviceClips, seed_everything
+from harness.train import TrainConfig, forward, prepare
 
 if TYPE_CHECKING:
     from harness.data import Clips

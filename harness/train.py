@@ -6,10 +6,9 @@
         print(r.epoch, r.valid_acc)         # the model holds the best weights so far here
     print(evaluate(model, frontend, splits.test, TrainConfig()).acc)
 
-Input pipeline, as in airbench: a split becomes one int16 tensor (N, T), on the GPU when it
-fits, else in host memory with each batch gathered into pinned memory and copied
-asynchronously. Batches are drawn by indexing with a seeded permutation, scaled to float32 on
-the device and passed through the front-end once per batch. No DataLoader, no per-clip Python.
+Input pipeline, as in airbench (the tensors and devices are `harness.device`'s): batches are
+drawn from one int16 tensor by indexing with a seeded permutation, scaled to float32 on the
+device and passed through the front-end once per batch. No DataLoader, no per-clip Python.
 Training drops the last partial batch of each epoch (a new one each epoch, so every clip is
 still seen): every step then has the same size, a BatchNorm never sees a batch of one, and
 the one-cycle schedule's length is exactly epochs * (N // batch_size) steps. On CPU,
@@ -21,13 +20,8 @@ validation loss, best weights restored. The trainer knows nothing of Optuna or M
 
 from __future__ import annotations
 
-import ctypes
 import math
-import random
-import resource
-import sys
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,13 +32,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.device import (
+    DeviceClips,
+    keep_freed_memory,
+    peak_memory_mb,
+    resolve_device,
+    seed_everything,
+    sync,
+)
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
     from harness.data import Clips
 
-# The data may take at most this share of the free GPU memory; the rest is the model's.
-DEVICE_DATA_FRACTION = 0.5
 # Steps between NaN checks of the loss: each check waits for the GPU, so not every step.
 CHECK_EVERY = 25
 
@@ -105,66 +105,6 @@ class DivergedError(RuntimeError):
         self.epoch, self.step, self.loss = epoch, step, loss
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """"auto" -> cuda when available, else cpu; otherwise checks that `name` exists here."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        device = None
-    if device is None or device.type not in ("cpu", "cuda"):
-        raise HarnessError(f"device {name!r}: expected auto, cpu, cuda or cuda:N")
-    if device.type == "cuda":
-        index = device.index or 0
-        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
-            raise HarnessError(f"device {name!r}: CUDA is not available here "
-                               f"({torch.cuda.device_count()} GPU(s)); use cpu or auto")
-        return torch.device("cuda", index)
-    return device
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices). Call before building the model."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-class DeviceClips:
-    """One split as tensors batched by indexing: audio (N, T) int16, labels (N,) int64.
-
-    The audio lives on `device` when it fits, else in host memory (then `batch` copies each
-    batch through pinned memory asynchronously, overlapping the previous step's GPU work).
-    """
-
-    def __init__(self, audio: np.ndarray, labels: np.ndarray, device: torch.device) -> None:
-        if audio.dtype != np.int16 or audio.ndim != 2 or len(audio) != len(labels):
-            raise ValueError(f"expected (N, T) int16 audio and (N,) labels, got "
-                             f"{audio.shape} {audio.dtype} and {np.shape(labels)}")
-        with warnings.catch_warnings():
-            # A read-only memmap is fine: the tensor is only ever indexed, never written.
-            warnings.filterwarnings("ignore", message=".*not writable.*")
-            host = torch.from_numpy(audio)
-        on_gpu = device.type == "cuda" and (
-            host.nbytes < DEVICE_DATA_FRACTION * torch.cuda.mem_get_info(device)[0])
-        self.audio = host.to(device) if on_gpu else host
-        self.labels = torch.as_tensor(np.asarray(labels, dtype=np.int64)).to(self.audio.device)
-        self.device = device
-        self.staged = self.audio.device.type != device.type  # host data feeding a GPU
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """idx (B,) int64 on `audio.device` -> x (B, T) float32 in [-1, 1), y (B,), on device."""
-        audio, labels = self.audio[idx], self.labels[idx]
-        if self.staged:
-            audio = audio.pin_memory().to(self.device, non_blocking=True)
-            labels = labels.pin_memory().to(self.device, non_blocking=True)
-        return audio.float().mul_(1 / 32768), labels
-
-
 def prepare(model: nn.Module | None, frontend: nn.Module, cfg: TrainConfig) -> torch.device:
     """Move both to cfg's device; the front-end is a fixed transform, always in eval mode."""
     device = resolve_device(cfg.device)
@@ -176,22 +116,6 @@ def prepare(model: nn.Module | None, frontend: nn.Module, cfg: TrainConfig) -> t
         if cfg.channels_last:
             model.to(memory_format=torch.channels_last)
     return device
-
-
-def keep_freed_memory() -> None:
-    """glibc: keep freed memory in the heap instead of handing it back to the OS (process-wide).
-
-    A CPU training step allocates and frees tensors of tens to hundreds of MB. By default glibc
-    maps each from the OS and unmaps it on free, so every step page-faults it in again: in
-    tests/benchmarks/test_pipeline.py half the CPU time went to the kernel and epochs took
-    1.8x longer. The price: the process's RSS stays at its peak.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (macOS, musl): nothing to do
-        return
-    libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GiB free at the heap's top
-    libc.mallopt(-4, 0)  # M_MMAP_MAX: no mmap per allocation; large ones come from the heap
 
 
 def forward(model: nn.Module, frontend: nn.Module, x: torch.Tensor,
@@ -224,7 +148,7 @@ def train_epoch(model: nn.Module, frontend: nn.Module, data: DeviceClips,
     order = torch.randperm(len(data), generator=generator).to(data.audio.device)
     losses = torch.zeros(steps, device=data.device)
     hits = torch.zeros((), dtype=torch.int64, device=data.device)
-    _sync(data.device)
+    sync(data.device)
     start = time.perf_counter()
     for step in range(steps):
         x, y = data.batch(order[step * size:(step + 1) * size])
@@ -241,7 +165,7 @@ def train_epoch(model: nn.Module, frontend: nn.Module, data: DeviceClips,
             if not finite.all():
                 first = int((~finite).nonzero()[0])
                 raise DivergedError(epoch, first + 1, steps, float(losses[first]))
-    _sync(data.device)
+    sync(data.device)
     seconds = time.perf_counter() - start
     return losses.mean().item(), hits.item() / (steps * size), steps * size / seconds
 
@@ -254,7 +178,7 @@ def _evaluate(model: nn.Module, frontend: nn.Module, data: DeviceClips,
     model.eval()
     loss_sum = torch.zeros((), device=data.device)
     counts = torch.zeros((), dtype=torch.int64, device=data.device)
-    _sync(data.device)
+    sync(data.device)
     start = time.perf_counter()
     for first in range(0, len(data), cfg.batch_size):
         idx = torch.arange(first, min(first + cfg.batch_size, len(data)),
@@ -265,7 +189,7 @@ def _evaluate(model: nn.Module, frontend: nn.Module, data: DeviceClips,
         loss_sum += F.cross_entropy(logits, y, reduction="sum")
         # (true, predicted) pairs counted as one flat histogram, reshaped below.
         counts = counts + torch.bincount(y * k + logits.argmax(1), minlength=k * k)
-    _sync(data.device)
+    sync(data.device)
     seconds = time.perf_counter() - start
     confusion = counts.view(k, k).cpu().numpy()
     return EvalResult(loss=loss_sum.item() / len(data), acc=float(np.trace(confusion)) / len(data),
@@ -319,7 +243,7 @@ def fit(model: nn.Module, frontend: nn.Module, train: Clips, valid: Clips,
                 valid_loss=valid_result.loss, valid_acc=valid_result.acc,
                 lr=scheduler.get_last_lr()[0], epoch_seconds=time.perf_counter() - start,
                 train_samples_per_s=train_rate, eval_samples_per_s=valid_result.samples_per_s,
-                peak_memory_mb=_peak_memory_mb(device), is_best=is_best)
+                peak_memory_mb=peak_memory_mb(device), is_best=is_best)
             live = None if is_best or best is None else _snapshot(model)
             if live is not None:
                 model.load_state_dict(best)
@@ -344,11 +268,11 @@ def frontend_throughput(frontend: nn.Module, clips: Clips, cfg: TrainConfig,
     batches = [torch.arange(i, min(i + cfg.batch_size, n), device=data.audio.device)
                for i in range(0, n, cfg.batch_size)]
     frontend(data.batch(batches[0])[0])  # warm-up: FFT plans, allocator
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     for idx in batches:
         frontend(data.batch(idx)[0])
-    _sync(device)
+    sync(device)
     return n / (time.perf_counter() - start)
 
 
@@ -374,14 +298,3 @@ def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def _sync(device: torch.device) -> None:
-    """Wait for queued GPU work, so that the clock measures it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10

@@ -179,8 +179,9 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
            data_cache: dict[tuple[Any, ...], Any], on_epoch: EpochHook | None) -> float:
     """Train, log and test one trial's pipeline; returns its best_valid_acc."""
     from harness.data import load_splits
+    from harness.device import seed_everything
     from harness.models import build_pipeline
-    from harness.train import TrainConfig, evaluate, fit, frontend_throughput, seed_everything
+    from harness.train import TrainConfig, evaluate, fit, frontend_throughput
 
     key = tuple(params[f"data.{k}"] for k in ("dataset", "root", "split", "split_seed"))
     if key not in data_cache:
@@ -216,7 +217,7 @@ def _device(name: str) -> str:
     """The device tag: "cpu", or "cuda:0 (NVIDIA H100 80GB HBM3)"."""
     import torch
 
-    from harness.train import resolve_device
+    from harness.device import resolve_device
 
     device = resolve_device(name)
     if device.type == "cuda":

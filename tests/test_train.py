@@ -15,6 +15,7 @@ from torch import nn
 
 from harness.cli import main
 from harness.data import Clips
+from harness.device import resolve_device, seed_everything
 from harness.errors import HarnessError
 from harness.lr_find import lr_range_test, write_lr_find
 from harness.train import (
@@ -25,9 +26,7 @@ from harness.train import (
     fit,
     frontend_throughput,
     load_checkpoint,
-    resolve_device,
     save_checkpoint,
-    seed_everything,
 )
 
 N_CLASSES = 4
@@ -252,7 +251,7 @@ def test_speed_options_stay_correct_on_cpu(data, opts):
 @pytest.mark.parametrize("staged", [False, True])
 def test_cuda_paths(data, staged, monkeypatch):
     # staged: the data "does not fit", so batches go through pinned memory.
-    monkeypatch.setattr("harness.train.DEVICE_DATA_FRACTION", 0.0 if staged else 0.5)
+    monkeypatch.setattr("harness.device.DEVICE_DATA_FRACTION", 0.0 if staged else 0.5)
     frontend, model = build()
     opts = {"device": "cuda", "amp": True, "channels_last": True}
     results = list(fit(model, frontend, data["train"], data["valid"], cfg(**opts)))

@@ -20,6 +20,7 @@ from torch import nn
 from harness.cli import parse_options
 from harness.console import console
 from harness.data import SplitData, load_splits
+from harness.device import resolve_device, seed_everything
 from harness.errors import HarnessError
 from harness.lr_find import lr_range_test, write_lr_find
 from harness.models import build_pipeline
@@ -29,9 +30,7 @@ from harness.train import (
     evaluate,
     fit,
     frontend_throughput,
-    resolve_device,
     save_checkpoint,
-    seed_everything,
 )
 
 COLUMNS = ("epoch", "train loss", "train acc", "valid loss", "valid acc", "lr", "clips/s")

@@ -204,9 +204,9 @@ def _write(root: Path, cfg: SynthConfig, label: str) -> None:
 
 
 def _write_wav(path: Path, samples: np.ndarray) -> None:
-    """(T,) int16 -> 16 kHz mono PCM_16 WAV. Encoded in memory: soundfile's close() on a real file
-    fsyncs, which made writing thousands of clips take seconds longer than generating them. The bytes are
-    the same; the final rename makes the folder appear whole, and a crash only loses the temp."""
+    """(T,) int16 -> 16 kHz mono PCM_16 WAV. Encoded in memory: soundfile's close() on a real
+    file fsyncs, which made writing thousands of clips take longer than generating them. The bytes
+    are the same; the final rename makes the folder appear whole, a crash only loses the temp."""
     buf = io.BytesIO()
     sf.write(buf, samples, SAMPLE_RATE, format="WAV", subtype="PCM_16")
     path.write_bytes(buf.getbuffer())

@@ -34,7 +34,7 @@ import pytest
 import torch
 import torchaudio
 
-from harness.train import resolve_device
+from harness.device import resolve_device
 
 T = TypeVar("T")
 N_CLIPS, N_CLASSES = 512, 30

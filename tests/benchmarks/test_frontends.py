@@ -23,8 +23,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from harness.device import DeviceClips
 from harness.frontends import create_frontend, list_frontends
-from harness.train import DeviceClips
 
 BATCH = 128  # the reference recipe's batch size
 TARGET_SPEEDUP = 10.0

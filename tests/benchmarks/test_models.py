@@ -22,8 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.device import seed_everything
 from harness.models import build_pipeline, input_dims, list_models
-from harness.train import TrainConfig, forward, prepare, seed_everything
+from harness.train import TrainConfig, forward, prepare
 
 from .conftest import N_CLASSES, Variant
 

@@ -21,8 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from harness.device import DeviceClips, seed_everything
 from harness.models import build_pipeline
-from harness.train import DeviceClips, TrainConfig, forward, prepare, seed_everything, train_epoch
+from harness.train import TrainConfig, forward, prepare, train_epoch
 
 from .conftest import N_CLASSES, Variant, cuda_sync
 

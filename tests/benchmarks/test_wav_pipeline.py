@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from harness.data.cache import Cache, prepare_cache
 from harness.data.speech_commands import CLIP_SAMPLES, WORDS_V001
-from harness.train import DeviceClips
+from harness.device import DeviceClips
 
 WORDS, SPEAKERS, CLIPS_PER_SPEAKER = WORDS_V001[:12], 16, 2
 N_WAVS = len(WORDS) * SPEAKERS * CLIPS_PER_SPEAKER  # 384
