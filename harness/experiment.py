@@ -1,62 +1,26 @@
-"""Experiment files: experiments/*.toml -> a validated, frozen `Experiment`.
+"""An experiment: the validated, frozen form of an experiments/*.toml file, and what a sweep
+asks of it. Files are read and checked by `harness.experiment_file`.
 
-    exp = load_experiment("quick", overrides={"epochs": 2})   # name or path
+    exp = load_experiment("quick", overrides={"epochs": 2})   # harness.experiment_file
     exp.grid()                       # [{"frontend": "complex", "seed": 0}, ...] for a grid
     exp.params(trial_params)         # the full flat dict of one trial (docs/architecture.md)
     exp.suggest(trial)               # draw the searched keys from an Optuna trial
-
-One flat namespace names every option everywhere: in `[train]`, in `[search.space]`,
-in `--set KEY=VALUE` and in the MLflow params. Keys are `frontend`, `model`, any
-TrainConfig field (`epochs`, `batch_size`, `max_lr`, ...), `model.<opt>` and
-`frontend.<opt>` (options of the registered factories) and, in `[data]`, `dataset`,
-`root`, `split`, `split_seed` (`data.<key>` elsewhere). A file:
-
-    name = "quick"
-    description = "..."
-    [data]
-    dataset = "synth_commands"
-    split = "official"
-    [train]
-    model = "seed_cnn"
-    "model.width" = 0.25          # quoted: a dotted key, not a sub-table
-    epochs = 5
-    [search]
-    sampler = "grid"              # grid | tpe | random
-    pruner = "none"               # none | median | hyperband
-    seeds = [0, 1, 2]
-    # n_trials = 20               # tpe/random only: trials in all (seed runs included)
-    [search.space]
-    frontend = ["magnitude", "complex"]            # a list: categorical
-    # max_lr = {low = 1e-3, high = 3e-2, log = true}   # a range (tpe/random; int if ints)
+    check_pipelines(exp)             # builds every front-end/model pairing once, before trials
 
 Seeds are never sampled: every configuration runs once per seed, so seeds pair up
 across configurations (a grid crosses its points with the seeds; tpe/random sample a
-configuration and run it for each seed). Everything is checked here, before any
-trial: unknown keys or names, options a factory does not take, bad ranges, and
-(`check_pipelines`) front-end/model pairings that cannot be built: a grid over several
-front-ends and models skips those pairings, and anything else that cannot be built fails.
+configuration and run it for each seed).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import itertools
-import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-
-SAMPLERS = ("grid", "tpe", "random")
-PRUNERS = ("none", "median", "hyperband")
-SPLITS = ("official", "random")
-DATA_DEFAULTS: dict[str, Any] = {"dataset": "synth_commands", "root": None,
-                                 "split": "official", "split_seed": 0}
-NOT_PARAMS = ("seed", "device")  # TrainConfig fields that are not plain trial params
-EXPERIMENTS_DIR = Path("experiments")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,247 +81,6 @@ class Experiment:
         merged = {**self.fixed, **searched}
         first = ("frontend", "model", "seed")
         return {k: merged[k] for k in (*first, *sorted(set(merged) - set(first)))}
-
-
-def resolve_path(experiment: str | Path) -> Path:
-    """A path to an existing file, or a name in experiments/ ("quick" or "quick.toml")."""
-    path = Path(experiment)
-    if path.is_file():
-        return path
-    for candidate in (EXPERIMENTS_DIR / path.name, EXPERIMENTS_DIR / f"{path.name}.toml"):
-        if candidate.is_file():
-            return candidate
-    known = ", ".join(p.stem for p in sorted(EXPERIMENTS_DIR.glob("*.toml"))) or "none"
-    raise HarnessError(f"no experiment file {str(experiment)!r}; experiments/ holds: {known}")
-
-
-def load_experiment(experiment: str | Path, overrides: Mapping[str, Any] | None = None,
-                    ) -> Experiment:
-    """Read and validate a file; `overrides` (from --set/--epochs/--device) pin keys."""
-    path = resolve_path(experiment)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        hint = (' (a dotted option key needs quotes: "model.width" = 0.25)'
-                if "overwrite" in str(exc) else "")
-        raise HarnessError(f"{path}: not valid TOML: {exc}{hint}") from None
-    return _Validator(path).experiment(raw, dict(overrides or {}))
-
-
-class _Validator:
-    """Turns the raw TOML dict into an Experiment; every error names the file and the key."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        from harness.train import TrainConfig  # torch: imported only when a file is read
-
-        fields = dataclasses.fields(TrainConfig)
-        self.train_types = {f.name: type(f.default) for f in fields}
-        self.train_defaults = {f.name: f.default for f in fields if f.name not in NOT_PARAMS}
-
-    def fail(self, where: str, message: str) -> HarnessError:
-        return HarnessError(f"{self.path}: {where}: {message}")
-
-    def table(self, raw: Any, where: str, allowed: tuple[str, ...]) -> dict[str, Any]:
-        if not isinstance(raw, dict):
-            raise self.fail(where, "must be a table")
-        unknown = [k for k in raw if k not in allowed]
-        if unknown:
-            raise self.fail(where, f"unknown key {unknown[0]!r}; known: {', '.join(allowed)}")
-        return raw
-
-    def experiment(self, raw: dict[str, Any], overrides: dict[str, Any]) -> Experiment:
-        self.table(raw, "top level", ("name", "description", "data", "train", "search"))
-        name = raw.get("name", self.path.stem)
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-            raise self.fail("name", f"{name!r}: use letters, digits, '_', '-', '.'")
-        description = raw.get("description", "")
-        data = self.table(raw.get("data", {}), "[data]", tuple(DATA_DEFAULTS))
-        self.dataset(data)
-        fixed = {f"data.{k}": data.get(k, v) for k, v in DATA_DEFAULTS.items()}
-        named = "dataset" in data or "data.dataset" in overrides
-        for key, value in _flatten(raw.get("train", {})).items():
-            fixed[key] = value
-        search = self.table(raw.get("search", {}), "[search]",
-                            ("sampler", "pruner", "n_trials", "seeds", "space"))
-        space = {k: self.dimension(k, v) for k, v in _flatten(search.get("space", {})).items()}
-        seeds = self.seeds(search.get("seeds"), fixed.pop("seed", None))
-
-        for key, value in fixed.items():
-            where = f"[data] {key[5:]}" if key.startswith("data.") else f"[train] {key}"
-            fixed[key] = self.value(key, value, where)
-        device = str(fixed.pop("device", "auto"))
-        for key, value in overrides.items():  # a pinned key is no longer searched
-            value = self.value(key, value, f"override {key}={value!r}")
-            if key == "seed":
-                seeds = (value,)
-            elif key == "device":
-                device = str(value)
-            else:
-                space.pop(key, None)
-                fixed[key] = value
-        if fixed["data.root"] is not None and not named:
-            fixed["data.dataset"] = None  # a folder of one's own: labels from its words
-        for key, default in self.train_defaults.items():  # every trial lists every field
-            if key not in space:
-                fixed.setdefault(key, default)
-        for key in space:
-            if key in fixed:
-                raise self.fail(f"[search.space] {key}", "also fixed in [train]; keep one")
-        self.names(fixed, space)
-        self.train_values(fixed, space)
-
-        sampler = search.get("sampler", "grid")
-        if sampler not in SAMPLERS:
-            raise self.fail("[search] sampler", f"{sampler!r}; use one of {', '.join(SAMPLERS)}")
-        pruner = search.get("pruner", "none")
-        if pruner not in PRUNERS:
-            raise self.fail("[search] pruner", f"{pruner!r}; use one of {', '.join(PRUNERS)}")
-        n_trials = search.get("n_trials")
-        if sampler == "grid":
-            ranges = [k for k, d in space.items() if isinstance(d, Range)]
-            if ranges:
-                raise self.fail(f"[search.space] {ranges[0]}", "a grid needs a list of values")
-            if n_trials is not None:
-                raise self.fail("[search] n_trials", "a grid runs every point; run fewer "
-                                                     "with --trials N")
-        elif not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
-            raise self.fail("[search] n_trials", f"{sampler} needs a positive integer")
-        return Experiment(name=name, description=str(description), path=self.path,
-                          fixed=fixed, space=space, seeds=seeds, sampler=sampler,
-                          pruner=pruner, n_trials=n_trials, device=device)
-
-    def dataset(self, data: dict[str, Any]) -> None:
-        from harness.data import DATASETS
-
-        name = data.get("dataset", DATA_DEFAULTS["dataset"])
-        if data.get("root") is None and name not in DATASETS:
-            raise self.fail("[data] dataset", f"unknown data set {name!r}; known: "
-                                              f"{', '.join(DATASETS)} (or give root)")
-
-    def seeds(self, seeds: Any, seed: Any) -> tuple[int, ...]:
-        if seeds is not None and seed is not None:
-            raise self.fail("[train] seed", "also given as [search] seeds; keep one")
-        if seeds is None:
-            return (self.value("seed", 0 if seed is None else seed, "[train] seed"),)
-        ok = isinstance(seeds, list) and seeds and all(
-            isinstance(s, int) and not isinstance(s, bool) for s in seeds)
-        if not ok or len(set(seeds)) != len(seeds):
-            raise self.fail("[search] seeds", "must be a non-empty list of distinct integers")
-        return tuple(seeds)
-
-    def dimension(self, key: str, raw: Any) -> tuple[Any, ...] | Range:
-        where = f"[search.space] {key}"
-        if key == "seed":
-            raise self.fail(where, "seeds are not searched; use [search] seeds = [0, 1, 2]")
-        if isinstance(raw, list):
-            if not raw:
-                raise self.fail(where, "an empty list; give at least one value")
-            if len(set(map(repr, raw))) != len(raw):
-                raise self.fail(where, "a value is listed twice")
-            return tuple(self.value(key, v, where) for v in raw)
-        if not isinstance(raw, dict):
-            raise self.fail(where, "use a list (categorical) or {low, high, log} (range)")
-        self.table(raw, where, ("low", "high", "log"))
-        low, high, log = raw.get("low"), raw.get("high"), raw.get("log", False)
-        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
-        if not numbers:
-            raise self.fail(where, "a range needs numeric low and high")
-        if not isinstance(log, bool):
-            raise self.fail(where, "log must be true or false")
-        if low >= high:
-            raise self.fail(where, f"low ({low}) must be below high ({high})")
-        if log and low <= 0:
-            raise self.fail(where, f"a log range needs low > 0 (got {low})")
-        integer = (isinstance(low, int) and isinstance(high, int)
-                   and self.train_types.get(key) is not float)
-        self.value(key, low if integer else float(low), where)  # the key takes numbers?
-        return Range(low=low, high=high, log=log, integer=integer)
-
-    def value(self, key: str, value: Any, where: str) -> Any:
-        """Check one value's key and type; ints are accepted (and made floats) for floats."""
-        if isinstance(value, dict | list):
-            raise self.fail(where, "must be a single value")
-        if key.startswith(("model.", "frontend.")) or key in ("frontend", "model"):
-            if key in ("frontend", "model") and not isinstance(value, str):
-                raise self.fail(where, f"{key} must be a registered name (a string)")
-            return value  # names and options are checked against the registries in names()
-        if key.startswith("data."):
-            sub = key.removeprefix("data.")
-            if sub not in DATA_DEFAULTS:
-                raise self.fail(where, f"unknown data key; known: {', '.join(DATA_DEFAULTS)}")
-            if sub == "split" and value not in SPLITS:
-                raise self.fail(where, f"split {value!r}; use one of {', '.join(SPLITS)}")
-            return value
-        expected = self.train_types.get(key)
-        if expected is None:
-            known = ", ".join(["frontend", "model", "model.<option>", "frontend.<option>",
-                               *self.train_types])
-            raise self.fail(where, f"unknown key {key!r}; known: {known}")
-        numeric = isinstance(value, int | float) and not isinstance(value, bool)
-        if expected is float and numeric:
-            return float(value)
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise self.fail(where, f"{value!r} is not a {expected.__name__}")
-        return value
-
-    def train_values(self, fixed: dict[str, Any], space: dict[str, Any]) -> None:
-        """TrainConfig's own checks (epochs >= 1, max_lr > 0, ...) on every value given."""
-        from harness.train import TrainConfig
-
-        base = {k: v for k, v in fixed.items() if k in self.train_defaults}
-        tries = [("[train]", base)]
-        for key, dim in space.items():
-            if key in self.train_defaults:
-                values = (dim.low, dim.high) if isinstance(dim, Range) else dim
-                tries += [(f"[search.space] {key}", {**base, key: v}) for v in values]
-        for where, values in tries:
-            try:
-                TrainConfig(**values)
-            except HarnessError as exc:
-                raise self.fail(where, str(exc)) from None
-
-    def names(self, fixed: dict[str, Any], space: dict[str, Any]) -> None:
-        """Registry names exist, and every option is taken by every factory it may reach."""
-        from harness.frontends import FRONTENDS
-        from harness.models import MODELS
-
-        for kind, registry in (("frontend", FRONTENDS), ("model", MODELS)):
-            where = f"[search.space] {kind}" if kind in space else f"[train] {kind}"
-            if kind not in fixed and kind not in space:
-                raise self.fail(f"[train] {kind}", f"missing; e.g. {kind} = "
-                                                   f"{registry.list()[0]!r}")
-            names = space.get(kind) or (fixed[kind],)
-            for name in names:
-                if name not in registry:
-                    raise self.fail(where, f"unknown {registry.kind} {name!r}; known: "
-                                           f"{', '.join(registry.list())}")
-            options = [k for k in (*fixed, *space) if k.startswith(f"{kind}.")]
-            for name, key in itertools.product(names, options):
-                params = inspect.signature(registry.get(name)).parameters
-                takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-                option = params.get(key.partition(".")[2])
-                dim = space.get(key)
-                if option and isinstance(option.default, float) and isinstance(dim, Range):
-                    space[key] = dataclasses.replace(dim, integer=False)  # {low=0, high=1}
-                if option is None and not takes_any:
-                    own = [p for p in params if p not in ("in_channels", "n_classes")]
-                    raise self.fail(key, f"{registry.kind} {name!r} has no option "
-                                         f"{key.partition('.')[2]!r}; its options: "
-                                         f"{', '.join(own) or 'none'}")
-
-
-def _flatten(table: Any, prefix: str = "") -> dict[str, Any]:
-    """{"model": {"width": 1}} -> {"model.width": 1}: unquoted dotted keys become tables."""
-    if not isinstance(table, dict):
-        return {prefix.rstrip("."): table}
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        if isinstance(value, dict) and not {"low", "high"} & set(value):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def check_pipelines(exp: Experiment) -> Experiment:

@@ -8,7 +8,8 @@ import optuna
 import pytest
 
 from harness.errors import HarnessError
-from harness.experiment import Range, check_pipelines, load_experiment
+from harness.experiment import Range, check_pipelines
+from harness.experiment_file import load_experiment
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "experiments").glob("*.toml"))

@@ -40,7 +40,7 @@ CSS = ("body{font:15px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em aut
 def experiment_name(arg: str) -> str:
     """An experiment name as is, or a TOML file (path, or NAME.toml in experiments/): its `name`."""
     if arg.endswith(".toml") or Path(arg).is_file():
-        from harness.experiment import resolve_path
+        from harness.experiment_file import resolve_path
 
         path = resolve_path(arg)
         try:

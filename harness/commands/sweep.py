@@ -22,7 +22,8 @@ from harness.errors import HarnessError
 def sweep(args: argparse.Namespace) -> int:
     """Run or resume the study of one experiment file; one line per finished trial."""
     from harness.cli import parse_options
-    from harness.experiment import check_pipelines, load_experiment
+    from harness.experiment import check_pipelines
+    from harness.experiment_file import load_experiment
     from harness.sweep import Study, SweepPlan, finish, prepare
     from harness.worker import new_budget, run_workers, work
 
