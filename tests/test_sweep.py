@@ -169,6 +169,33 @@ def test_failing_trial_is_recorded_and_the_sweep_goes_on(
     assert all(r.data.tags["fail_reason"] for r in children if r.data.tags["state"] == "FAIL")
 
 
+def test_median_pruner_stops_hopeless_trials(
+        tmp_path: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # max_lr 1e-12 never moves the weights. The grid runs the seeds outermost, so the 5
+    # start-up trials the median pruner waits for hold both rates; after them a 1e-12 trial
+    # sits below the median at epoch 2 and is pruned, while the learning ones run to the end.
+    exp = tiny_experiment(tmp_path, epochs=3, seeds="[0, 1, 2, 3, 4]",
+                          search='pruner = "median"',
+                          space='frontend = ["complex"]\nmax_lr = [1e-2, 1e-12]')
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", str(exp), "--tracking-uri", tracking_uri]) == 0
+
+    study = load_study(tmp_path)
+    states = {(t.params["seed"], t.params["max_lr"]): t.state.name for t in study.trials}
+    assert len(states) == 10
+    assert all(states[(seed, 1e-2)] == "COMPLETE" for seed in range(5))
+    pruned = [key for key, state in states.items() if state == "PRUNED"]
+    assert pruned and all(lr == 1e-12 and seed >= 2 for seed, lr in pruned)
+
+    _, children = runs(tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri)
+    killed = [r for r in children if r.data.tags["state"] == "PRUNED"]
+    assert len(killed) == len(pruned) and all(r.info.status == "KILLED" for r in killed)
+    for run in killed:  # its epochs up to the one it was pruned at are logged, then nothing
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "valid_acc")]
+        assert steps == [1, 2] and "test_acc" not in run.data.metrics
+
+
 def test_random_sampler_pairs_seeds(tmp_path: Path, tracking_uri: str,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     exp = tiny_experiment(tmp_path, epochs=1, search='sampler = "random"\nn_trials = 2',
