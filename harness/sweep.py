@@ -94,7 +94,9 @@ class Study:
             else optuna.samplers.RandomSampler())  # a grid's trials come fully enqueued
         pruner: optuna.pruners.BasePruner = {
             "none": optuna.pruners.NopPruner(),
-            "median": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+            # Steps are 1-based epochs and the earliest prune is at step == n_warmup_steps:
+            # 2 lets every trial finish its first epoch, whose accuracy says little.
+            "median": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2),
             "hyperband": optuna.pruners.HyperbandPruner(
                 min_resource=1, max_resource=int(exp.fixed.get("epochs", 50))),
         }[exp.pruner]

@@ -171,21 +171,44 @@ def test_failing_trial_is_recorded_and_the_sweep_goes_on(
 
 def test_median_pruner_stops_hopeless_trials(
         tmp_path: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    # max_lr 1e-12 never moves the weights. The grid runs the seeds outermost, so the 5
-    # start-up trials the median pruner waits for hold both rates; after them a 1e-12 trial
-    # sits below the median at epoch 2 and is pruned, while the learning ones run to the end.
-    exp = tiny_experiment(tmp_path, epochs=3, seeds="[0, 1, 2, 3, 4]",
-                          search='pruner = "median"',
-                          space='frontend = ["complex"]\nmax_lr = [1e-2, 1e-12]')
+    # max_lr 1e-12 never moves the weights (valid acc stays near 1/3), 1e-2 learns the tones
+    # (0.9 or more by epoch 2). The grid runs the seeds outermost, so the 5 start-up trials
+    # the median pruner waits for hold both rates; after them a 1e-12 trial sits below the
+    # median at epoch 2 and is pruned.
+    root = make_speech_commands(tmp_path / "sc", words=("no", "on", "yes"), speakers=10,
+                                clips_per_speaker=8)
+    exp = tmp_path / "tiny.toml"
+    exp.write_text(f"""
+name = "tiny"
+[data]
+root = "{root}"
+[train]
+frontend = "log_power"
+"frontend.hop_length" = 400
+model = "seed_cnn"
+"model.width" = 0.125
+"model.dropout" = 0.0
+"model.conv_dropout" = 0.0
+epochs = 3
+batch_size = 8
+[search]
+pruner = "median"
+seeds = [0, 1, 2, 3, 4]
+[search.space]
+max_lr = [1e-2, 1e-12]
+""")
     monkeypatch.chdir(tmp_path)
     assert main(["sweep", str(exp), "--tracking-uri", tracking_uri]) == 0
 
     study = load_study(tmp_path)
     states = {(t.params["seed"], t.params["max_lr"]): t.state.name for t in study.trials}
     assert len(states) == 10
-    assert all(states[(seed, 1e-2)] == "COMPLETE" for seed in range(5))
+    startup = [(0, 1e-2), (0, 1e-12), (1, 1e-2), (1, 1e-12), (2, 1e-2)]
+    assert all(states[key] == "COMPLETE" for key in startup)
+    # Every later frozen trial is pruned. A learning one may be too when its epoch-2
+    # accuracy falls below the median of the others: that is the median rule, not a bug.
+    assert all(states[(seed, 1e-12)] == "PRUNED" for seed in (2, 3, 4))
     pruned = [key for key, state in states.items() if state == "PRUNED"]
-    assert pruned and all(lr == 1e-12 and seed >= 2 for seed, lr in pruned)
 
     _, children = runs(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri)
