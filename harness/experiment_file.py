@@ -270,17 +270,16 @@ class _Validator:
                                            f"{', '.join(registry.list())}")
             options = [k for k in (*fixed, *space) if k.startswith(f"{kind}.")]
             for name, key in itertools.product(names, options):
-                params = inspect.signature(registry.get(name)).parameters
-                takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-                option = params.get(key.partition(".")[2])
-                dim = space.get(key)
+                opt = key.partition(".")[2]
+                option = inspect.signature(registry.get(name)).parameters.get(opt)
+                dim = space.get(key, (fixed.get(key),))
                 if option and isinstance(option.default, float) and isinstance(dim, Range):
-                    space[key] = dataclasses.replace(dim, integer=False)  # {low=0, high=1}
-                if option is None and not takes_any:
-                    own = [p for p in params if p not in ("in_channels", "n_classes")]
-                    raise self.fail(key, f"{registry.kind} {name!r} has no option "
-                                         f"{key.partition('.')[2]!r}; its options: "
-                                         f"{', '.join(own) or 'none'}")
+                    space[key] = dim = dataclasses.replace(dim, integer=False)  # {low=0, high=1}
+                for value in (dim.low, dim.high) if isinstance(dim, Range) else dim:
+                    try:
+                        registry.check(name, {opt: value})
+                    except HarnessError as exc:
+                        raise self.fail(key, str(exc)) from None
 
 
 def _flatten(table: Any, prefix: str = "") -> dict[str, Any]:

@@ -48,19 +48,29 @@ class Registry(Generic[T]):
             raise HarnessError(f"unknown {self.kind} {name!r}; known: {known}") from None
 
     def create(self, name: str, **kwargs: Any) -> T:
-        """Build the entry `name`; an option it does not take fails naming its options."""
-        fn = self.get(name)
-        params = inspect.signature(fn).parameters
+        """Build the entry `name` after `check`ing its options."""
+        self.check(name, kwargs)
+        return self.get(name)(**kwargs)
+
+    def check(self, name: str, options: dict[str, Any]) -> None:
+        """HarnessError for an option `name` does not take (naming those it does) or a value
+        of the wrong type for its annotation (simple ones: int, float, bool, str, None)."""
+        params = inspect.signature(self.get(name)).parameters
         takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-        unknown = [k for k in kwargs if k not in params]
+        unknown = [k for k in options if k not in params]
         if unknown and not takes_any:
             own = [p for p in params if p not in ("in_channels", "n_classes")]
-            options = ", ".join(own) or "none"
             raise HarnessError(
                 f"{self.kind} {name!r} has no option {', '.join(map(repr, unknown))}; "
-                f"its options: {options}"
+                f"its options: {', '.join(own) or 'none'}"
             )
-        return fn(**kwargs)
+        for key, value in options.items():
+            param = params.get(key)
+            if param is not None and not _type_ok(param.annotation, value):
+                raise HarnessError(
+                    f"{self.kind} {name!r}: option {key}={value!r} must be {param.annotation}"
+                    f" (default {param.default!r})"
+                )
 
     def describe(self, name: str) -> str:
         """First line of the entry's docstring."""
@@ -73,3 +83,19 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
+
+
+_SIMPLE: dict[str, tuple[type, ...]] = {
+    "int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "None": (type(None),)}
+
+
+def _type_ok(annotation: Any, value: Any) -> bool:
+    """Whether `value` fits a simple annotation such as "float" or "bool | str"; anything
+    else (no annotation, Sequence[int], ...) is left to the factory. The harness's modules
+    use postponed annotations, so an annotation here is its source text."""
+    names = [n.strip() for n in str(annotation).split("|")]
+    if not all(n in _SIMPLE for n in names):
+        return True
+    if isinstance(value, bool) and "bool" not in names:  # bool is an int to isinstance
+        return False
+    return any(isinstance(value, t) for n in names for t in _SIMPLE[n])

@@ -162,6 +162,11 @@ def test_unknown_names_and_options_fail_clearly() -> None:
         create_frontend("complex", window="hanning")
     with pytest.raises(HarnessError, match=r"waveform' has no option 'n_fft'"):
         create_frontend("waveform", n_fft=512)
+    with pytest.raises(HarnessError, match=r"option hop_length='160' must be int \(default 160\)"):
+        create_frontend("power", hop_length="160")
+    with pytest.raises(HarnessError, match=r"option center=1 must be bool"):
+        create_frontend("power", center=1)  # an int is not a bool, though a bool is an int
+    assert create_frontend("mel", normalized="window", f_min=20, f_max=None).output_shape()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
