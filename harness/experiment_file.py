@@ -43,12 +43,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.data import DATASETS, SPLITS
 from harness.errors import HarnessError
 from harness.experiment import Experiment, Range
 
 SAMPLERS = ("grid", "tpe", "random")
 PRUNERS = ("none", "median", "hyperband")
-SPLITS = ("official", "random")
 DATA_DEFAULTS: dict[str, Any] = {"dataset": "synth_commands", "root": None,
                                  "split": "official", "split_seed": 0}
 NOT_PARAMS = ("seed", "device")  # TrainConfig fields that are not plain trial params
@@ -164,8 +164,6 @@ class _Validator:
                           pruner=pruner, n_trials=n_trials, device=device)
 
     def dataset(self, data: dict[str, Any]) -> None:
-        from harness.data import DATASETS
-
         name = data.get("dataset", DATA_DEFAULTS["dataset"])
         if data.get("root") is None and name not in DATASETS:
             raise self.fail("[data] dataset", f"unknown data set {name!r}; known: "

@@ -51,7 +51,7 @@ class SynthConfig:
 
     speakers x 30 words x repeats clips. The defaults (12,000 clips, 9,600 of them for training)
     are sized for the reference recipe: at batch 128 an epoch is 75 optimiser steps (Speech
-    Commands v0.01 gives 303), and with 120 speakers and 0-20 dB SNR an epoch was 23 steps and
+    Commands v0.01 gives 303), and with 120 speakers and 0-20 dB SNR an epoch was 22 steps and
     the quarter-width seed CNN stayed at chance for 3 epochs; with these defaults it reaches
     about 5x chance in 3 epochs (docs/benchmarks.md) and is far from solved. Empty accents /
     variants mean every English accent / every voice variant espeak-ng has installed.
