@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import nox
@@ -18,24 +20,45 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["tests"]
 nox.options.reuse_venv = "yes"
 
-PYTHON = "3.11"
+SUPPORTED = ("3.11", "3.12", "3.13")  # pyproject's requires-python; uv.lock covers all three
 
 
-def _install(session: nox.Session) -> None:
-    session.install("-e", ".[dev]")
+def _runs(version: str) -> bool:
+    """True when `python<version>` exists and starts (a pyenv shim of a version that is not
+    selected exists but fails)."""
+    exe = shutil.which(f"python{version}")
+    return exe is not None and subprocess.run(
+        [exe, "-c", "pass"], capture_output=True, check=False).returncode == 0
+
+
+# The first supported interpreter this machine has; `nox -s tests -P 3.13` picks another.
+PYTHON = next((v for v in SUPPORTED if _runs(v)), SUPPORTED[0])
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    """Install exactly uv.lock's versions (plus the project, editable) into the session's venv.
+
+    `--locked` refuses a lock that no longer matches pyproject.toml instead of re-resolving,
+    so a session never runs on versions the suite has not passed with.
+    """
+    venv = session.virtualenv.location
+    args = ["uv", "sync", "--locked", "--no-progress", f"--python={venv}"]
+    for extra in extras:
+        args += ["--extra", extra]
+    session.run_install(*args, env={"UV_PROJECT_ENVIRONMENT": venv}, external=True)
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Unit and integration tests (benchmarks excluded)."""
-    _install(session)
+    _install(session, "dev")
     session.run("pytest", "--ignore=tests/benchmarks", *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False)
 def lint(session: nox.Session) -> None:
     """ruff check over the whole project."""
-    session.install("ruff")
+    _install(session, "dev")
     session.run("ruff", "check", ".")
 
 
@@ -65,7 +88,7 @@ def ui(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Throughput benchmarks; compares with the last saved run when one exists."""
-    _install(session)
+    _install(session, "dev")
     args = ["pytest", "tests/benchmarks", "--benchmark-enable", "--benchmark-autosave",
             "--benchmark-columns=median,iqr,ops,rounds"]
     if any(Path(".benchmarks").glob("*/*.json")):

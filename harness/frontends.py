@@ -29,11 +29,13 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torchaudio.transforms as T
 from torch import Tensor, nn
 
+from harness.environment import require_torchaudio
 from harness.errors import HarnessError
 from harness.registry import Registry
+
+T = require_torchaudio().transforms  # one clear line if torchaudio does not load beside torch
 
 SAMPLE_RATE = 16000  # Hz; the harness's clips are 1 s at 16 kHz
 

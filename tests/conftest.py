@@ -68,6 +68,18 @@ def make_speech_commands(root: Path, words: Sequence[str] = WORDS, speakers: int
     return root
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Stop at once, with one line naming both versions, when torchaudio does not load beside
+    torch; otherwise the first test module that imports it dies in collection instead."""
+    from harness.environment import require_torchaudio
+    from harness.errors import HarnessError
+
+    try:
+        require_torchaudio()
+    except HarnessError as exc:
+        pytest.exit(f"error: {exc}", returncode=3)
+
+
 @pytest.fixture(autouse=True)
 def harness_data_dir(tmp_path_factory: pytest.TempPathFactory,
                      monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

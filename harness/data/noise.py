@@ -35,7 +35,10 @@ def resample_16k(waves: list[np.ndarray], orig_sr: int) -> list[np.ndarray]:
     """int16 utterances at orig_sr -> float32 in [-1, 1] at 16 kHz. One call on a zero-padded
     batch (words are of similar length) instead of 30+ small ones."""
     import torch
-    import torchaudio.functional as AF
+
+    from harness.environment import require_torchaudio
+
+    AF = require_torchaudio().functional
 
     batch = np.zeros((len(waves), max(len(w) for w in waves)), np.float32)
     for row, w in zip(batch, waves, strict=True):

@@ -181,7 +181,10 @@ def download(name: str, data_dir: Path) -> Path:
     if folder.is_dir() and archive.is_file():
         shutil.rmtree(folder)  # an extraction that did not finish: redo it from the archive
     data_dir.mkdir(parents=True, exist_ok=True)
-    from torchaudio.datasets import SPEECHCOMMANDS  # slow import (torch): only when needed
+    from harness.environment import require_torchaudio
+
+    require_torchaudio()  # slow import (torch): only when needed
+    from torchaudio.datasets import SPEECHCOMMANDS
 
     try:
         SPEECHCOMMANDS(root=data_dir, url=name, download=True)
