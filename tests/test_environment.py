@@ -16,8 +16,8 @@ def test_torchaudio_extension_loads_and_runs_a_transform() -> None:
     torchaudio = require_torchaudio()
     from torchaudio._extension import _IS_TORCHAUDIO_EXT_AVAILABLE
 
-    assert _IS_TORCHAUDIO_EXT_AVAILABLE, (
-        f"torchaudio {installed('torchaudio')} lacks its extension beside torch {installed('torch')}")
+    pair = f"torchaudio {installed('torchaudio')} beside torch {installed('torch')}"
+    assert _IS_TORCHAUDIO_EXT_AVAILABLE, f"{pair}: the compiled extension did not load"
     wave = torch.sin(torch.arange(16_000) * 2 * torch.pi * 440 / 16_000)
     spec = torchaudio.transforms.Spectrogram(n_fft=512, win_length=480, hop_length=160)(wave)
     assert spec.shape == (257, 101)
