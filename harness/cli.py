@@ -35,15 +35,17 @@ def parse_options(pairs: Sequence[str] | None, flag: str = "--set") -> dict[str,
 
 def _data_args(p: argparse.ArgumentParser, dataset_default: str = "synth_commands") -> None:
     p.add_argument("--dataset", default=dataset_default,
-                   help="speech_commands_v0.01 | speech_commands_v0.02 | synth_commands "
+                   help="speech_commands_v0.01 | speech_commands_v0.02 | synth_commands | "
+                        "synth_commands_small "
                         "(default: %(default)s)")
     p.add_argument("--root", default=None,
                    help="a folder in the Speech Commands layout to use instead of the data folder")
     p.add_argument("--split", choices=SPLITS, default="official",
                    help="official (speaker-disjoint lists) or random 60/20/20 "
                         "(default: %(default)s)")
-    p.add_argument("--split-seed", type=int, default=0,
-                   help="seed of the random split (default: %(default)s)")
+    p.add_argument("--split-seed", type=int, default=None,
+                   help="seed of the random split (default: the --seed, so each replicate "
+                        "draws its own split, as the sweep does)")
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -53,12 +55,31 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="seed_cnn", help="model name (default: %(default)s)")
     p.add_argument("--model-opt", action="append", metavar="KEY=VALUE",
                    help="model option, repeatable (e.g. width=0.25)")
-    p.add_argument("--batch-size", type=int, default=128, help="default: %(default)s")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="default: the recipe's (see --recipe)")
     p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
-    p.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
+    p.add_argument("--amp", action="store_true",
+                   help="bf16 autocast around the model (CPU or CUDA)")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
+
+
+def _recipe_args(p: argparse.ArgumentParser) -> None:
+    """--recipe and one flag per recipe key; each flag's default is the recipe's value."""
+    from harness.recipes import DEFAULT_RECIPE, KEY_TYPES, RECIPES
+
+    names = RECIPES.list()
+    shown = "; ".join(f"{n}: {RECIPES.describe(n).rstrip('.')}" for n in names)
+    p.add_argument("--recipe", default=DEFAULT_RECIPE, choices=names,
+                   help=f"training recipe (default: %(default)s). {shown}")
+    default = RECIPES.create(DEFAULT_RECIPE)
+    for key, kind in KEY_TYPES.items():
+        if key == "batch_size":
+            continue  # in _model_args: lr-find takes it too
+        p.add_argument(f"--{key.replace('_', '-')}", type=kind, default=None,
+                       help=f"override the recipe's {key} ({DEFAULT_RECIPE}: "
+                            f"{getattr(default, key)!r})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,10 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="one training run, no sweep")
     _data_args(p)
     _model_args(p)
-    p.add_argument("--epochs", type=int, default=50, help="default: %(default)s")
-    p.add_argument("--max-lr", type=float, default=1e-2, help="one-cycle peak LR (default: 1e-2)")
-    p.add_argument("--patience", type=int, default=3, help="early stopping (default: 3)")
-    p.add_argument("--checkpoint", default=None, help="save the best state_dict here")
+    _recipe_args(p)
+    p.add_argument("--checkpoint", default=None, help="save the tested state_dict here")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.set_defaults(handler="harness.commands.train:train")
 
@@ -129,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
                         "sqlite:///runs/mlflow.db)")
-    p.add_argument("--workers", type=int, default=1, help="processes on this machine")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes on this machine, the cores shared out among them "
+                        "(default: the file's [search] workers, else 1)")
     p.add_argument("--trials", type=int, default=None, help="run this many more trials")
     p.add_argument("--epochs", type=int, default=None, help="override [train] epochs")
     p.add_argument("--device", default=None, help="override the device")

@@ -48,6 +48,17 @@ class Experiment:
     n_trials: int | None                       # tpe/random; None for a grid
     device: str = "auto"                       # a property of the machine, not a param
     excluded: tuple[tuple[str, str, str], ...] = ()  # (frontend, model, why) never paired
+    explicit: tuple[str, ...] = ()             # fixed keys the file or an override gave
+    margin: float = 0.005                      # [report] margin: equivalence, in accuracy
+    workers: int = 1                           # [search] workers: processes by default
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What makes two runs of this file the same experiment: the fixed values it gives
+        (and its recipe's name), not the defaults filled in beside them, so a key added to
+        the harness later with a default does not fork a study made before it."""
+        given = {k: self.fixed[k] for k in self.explicit if k in self.fixed}
+        return {**given, "recipe": self.fixed.get("recipe")}
 
     @property
     def searched(self) -> list[str]:
@@ -77,8 +88,15 @@ class Experiment:
         return out
 
     def params(self, searched: Mapping[str, Any]) -> dict[str, Any]:
-        """The full flat dict of one trial: fixed values, then the searched ones, sorted."""
+        """The full flat dict of one trial, sorted: fixed values, then the searched ones,
+        then every value of its recipe that neither gives; a random split without a fixed
+        `split_seed` takes the trial's seed, so each replicate draws its own split."""
+        from harness.recipes import resolve
+
         merged = {**self.fixed, **searched}
+        merged.update(dataclasses.asdict(resolve(merged)))
+        if merged.get("data.split") == "random" and merged.get("data.split_seed") is None:
+            merged["data.split_seed"] = merged["seed"]
         first = ("frontend", "model", "seed")
         return {k: merged[k] for k in (*first, *sorted(set(merged) - set(first)))}
 

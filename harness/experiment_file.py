@@ -4,9 +4,13 @@
 
 One flat namespace names every option everywhere: in `[train]`, in `[search.space]`,
 in `--set KEY=VALUE` and in the MLflow params. Keys are `frontend`, `model`, any
-TrainConfig field (`epochs`, `batch_size`, `max_lr`, ...), `model.<opt>` and
+TrainConfig field (`recipe`, `epochs`, `batch_size`, `lr`, ...), `model.<opt>` and
 `frontend.<opt>` (options of the registered factories) and, in `[data]`, `dataset`,
-`root`, `split`, `split_seed` (`data.<key>` elsewhere). A file:
+`root`, `split`, `split_seed` (`data.<key>` elsewhere). `recipe` names a registered
+training recipe (harness.recipes: `as_ran` by default); any of its keys (`epochs`, `lr`,
+`patience`, `test_weights`, ...) given beside it overrides that one value. A random split
+is drawn anew for every replicate (its seed is the trial's seed) unless `split_seed` fixes
+it. A file:
 
     name = "quick"
     description = "..."
@@ -16,15 +20,19 @@ TrainConfig field (`epochs`, `batch_size`, `max_lr`, ...), `model.<opt>` and
     [train]
     model = "seed_cnn"
     "model.width" = 0.25          # quoted: a dotted key, not a sub-table
+    recipe = "as_ran"             # harness.recipes; its keys may be overridden:
     epochs = 5
     [search]
     sampler = "grid"              # grid | tpe | random
     pruner = "none"               # none | median | hyperband
     seeds = [0, 1, 2]
     # n_trials = 20               # tpe/random only: trials in all (seed runs included)
+    # workers = 2                 # processes a sweep starts (--workers overrides)
     [search.space]
     frontend = ["magnitude", "complex"]            # a list: categorical
-    # max_lr = {low = 1e-3, high = 3e-2, log = true}   # a range (tpe/random; int if ints)
+    # lr = {low = 1e-3, high = 3e-2, log = true}   # a range (tpe/random; int if ints)
+    [report]
+    margin = 0.005                # equivalence margin in accuracy (0.5 points, the default)
 
 Everything is checked here, before any trial: unknown keys or names, options a factory
 does not take, bad ranges; every error names the file and the key. Front-end/model pairings
@@ -50,7 +58,7 @@ from harness.experiment import Experiment, Range
 SAMPLERS = ("grid", "tpe", "random")
 PRUNERS = ("none", "median", "hyperband")
 DATA_DEFAULTS: dict[str, Any] = {"dataset": "synth_commands", "root": None,
-                                 "split": "official", "split_seed": 0}
+                                 "split": "official", "split_seed": None}  # None: the seed
 NOT_PARAMS = ("seed", "device")  # TrainConfig fields that are not plain trial params
 EXPERIMENTS_DIR = Path("experiments")
 
@@ -85,11 +93,14 @@ class _Validator:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        from harness.recipes import KEY_TYPES
         from harness.train import TrainConfig  # torch: imported only when a file is read
 
         fields = dataclasses.fields(TrainConfig)
-        self.train_types = {f.name: type(f.default) for f in fields}
-        self.train_defaults = {f.name: f.default for f in fields if f.name not in NOT_PARAMS}
+        self.train_types = {f.name: KEY_TYPES.get(f.name, type(f.default)) for f in fields}
+        # Recipe keys are filled per trial from its recipe (Experiment.params), the rest here.
+        self.train_defaults = {f.name: f.default for f in fields
+                               if f.name not in NOT_PARAMS and f.name not in KEY_TYPES}
 
     def fail(self, where: str, message: str) -> HarnessError:
         return HarnessError(f"{self.path}: {where}: {message}")
@@ -103,7 +114,8 @@ class _Validator:
         return raw
 
     def experiment(self, raw: dict[str, Any], overrides: dict[str, Any]) -> Experiment:
-        self.table(raw, "top level", ("name", "description", "data", "train", "search"))
+        self.table(raw, "top level", ("name", "description", "data", "train", "search",
+                                      "report"))
         name = raw.get("name", self.path.stem)
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
             raise self.fail("name", f"{name!r}: use letters, digits, '_', '-', '.'")
@@ -112,10 +124,17 @@ class _Validator:
         self.dataset(data)
         fixed = {f"data.{k}": data.get(k, v) for k, v in DATA_DEFAULTS.items()}
         named = "dataset" in data or "data.dataset" in overrides
+        explicit = {f"data.{k}" for k in data}
         for key, value in _flatten(raw.get("train", {})).items():
             fixed[key] = value
+            explicit.add(key)
+        margin = self.margin(raw.get("report", {}))
         search = self.table(raw.get("search", {}), "[search]",
-                            ("sampler", "pruner", "n_trials", "seeds", "space"))
+                            ("sampler", "pruner", "n_trials", "seeds", "space", "workers"))
+        workers = search.get("workers", 1)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise self.fail("[search] workers", f"{workers!r}: a positive integer (processes "
+                                                "a `sweep` starts unless --workers says)")
         space = {k: self.dimension(k, v) for k, v in _flatten(search.get("space", {})).items()}
         seeds = self.seeds(search.get("seeds"), fixed.pop("seed", None))
 
@@ -132,6 +151,7 @@ class _Validator:
             else:
                 space.pop(key, None)
                 fixed[key] = value
+                explicit.add(key)
         if fixed["data.root"] is not None and not named:
             fixed["data.dataset"] = None  # a folder of one's own: labels from its words
         for key, default in self.train_defaults.items():  # every trial lists every field
@@ -161,7 +181,20 @@ class _Validator:
             raise self.fail("[search] n_trials", f"{sampler} needs a positive integer")
         return Experiment(name=name, description=str(description), path=self.path,
                           fixed=fixed, space=space, seeds=seeds, sampler=sampler,
-                          pruner=pruner, n_trials=n_trials, device=device)
+                          pruner=pruner, n_trials=n_trials, device=device,
+                          explicit=tuple(sorted(explicit & set(fixed))), margin=margin,
+                          workers=workers)
+
+    def margin(self, report: Any) -> float:
+        from harness.tracking import DEFAULT_MARGIN
+
+        self.table(report, "[report]", ("margin",))
+        margin = report.get("margin", DEFAULT_MARGIN)
+        if isinstance(margin, bool) or not isinstance(margin, int | float) or \
+                not 0 < margin < 1:
+            raise self.fail("[report] margin", f"{margin!r}: an accuracy difference in (0, 1), "
+                                               "e.g. 0.005 for 0.5 percentage points")
+        return float(margin)
 
     def dataset(self, data: dict[str, Any]) -> None:
         name = data.get("dataset", DATA_DEFAULTS["dataset"])
@@ -216,12 +249,23 @@ class _Validator:
             if key in ("frontend", "model") and not isinstance(value, str):
                 raise self.fail(where, f"{key} must be a registered name (a string)")
             return value  # names and options are checked against the registries in names()
+        if key == "recipe":
+            from harness.recipes import RECIPES
+
+            if not isinstance(value, str) or value not in RECIPES:
+                raise self.fail(where, f"unknown recipe {value!r}; known: "
+                                       f"{', '.join(RECIPES.list())}")
+            return value
         if key.startswith("data."):
             sub = key.removeprefix("data.")
             if sub not in DATA_DEFAULTS:
                 raise self.fail(where, f"unknown data key; known: {', '.join(DATA_DEFAULTS)}")
             if sub == "split" and value not in SPLITS:
                 raise self.fail(where, f"split {value!r}; use one of {', '.join(SPLITS)}")
+            if sub == "split_seed" and value is not None and (
+                    isinstance(value, bool) or not isinstance(value, int)):
+                raise self.fail(where, f"split_seed {value!r}: an integer (or leave it out: "
+                                       "each replicate then draws its own split)")
             return value
         expected = self.train_types.get(key)
         if expected is None:
@@ -236,13 +280,14 @@ class _Validator:
         return value
 
     def train_values(self, fixed: dict[str, Any], space: dict[str, Any]) -> None:
-        """TrainConfig's own checks (epochs >= 1, max_lr > 0, ...) on every value given."""
+        """TrainConfig's own checks (epochs >= 1, lr > 0, ...) on every value given."""
         from harness.train import TrainConfig
 
-        base = {k: v for k, v in fixed.items() if k in self.train_defaults}
+        keys = {f.name for f in dataclasses.fields(TrainConfig)} - set(NOT_PARAMS)
+        base = {k: v for k, v in fixed.items() if k in keys}
         tries = [("[train]", base)]
         for key, dim in space.items():
-            if key in self.train_defaults:
+            if key in keys:
                 values = (dim.low, dim.high) if isinstance(dim, Range) else dim
                 tries += [(f"[search.space] {key}", {**base, key: v}) for v in values]
         for where, values in tries:

@@ -20,8 +20,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 DPI = 100
-# The study's STFT: n_fft 512, 0.03 s window, 0.01 s hop -> 257 bins x 101 frames per second.
-N_FFT, WIN_LENGTH, HOP_LENGTH = 512, 480, 160
 
 
 def to_png(fig: Figure) -> bytes:
@@ -142,21 +140,16 @@ def most_confused(matrix: pd.DataFrame, top: int = 10) -> pd.DataFrame:
     return pd.DataFrame(rows[:top], columns=["true", "predicted", "count", "rate"])
 
 
-def stft_log_power(audio: np.ndarray, n_fft: int = N_FFT, win_length: int = WIN_LENGTH,
-                   hop_length: int = HOP_LENGTH) -> np.ndarray:
-    """10*log10 power STFT in dB, shaped (n_fft//2 + 1, frames): 257 x 101 for 1 s at 16 kHz.
+def stft_log_power(audio: np.ndarray) -> np.ndarray:
+    """The `log_power` front-end at its defaults, the features a network sees: 10*log10
+    power STFT in dB, (n_fft//2 + 1, frames), 257 x 101 for 1 s at 16 kHz."""
+    import torch
 
-    Same framing as torch.stft(center=True, pad_mode="reflect", normalized=True)
-    with a periodic Hann window of win_length centred in n_fft, which is what
-    the harness's spectrogram front-ends feed the networks.
-    """
-    x = np.pad(np.asarray(audio, dtype=np.float64), n_fft // 2, mode="reflect")
-    window = np.zeros(n_fft)
-    left = (n_fft - win_length) // 2
-    window[left:left + win_length] = np.hanning(win_length + 1)[:-1]  # periodic Hann
-    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop_length]
-    spec = np.fft.rfft(frames * window, axis=1) / np.sqrt(n_fft)
-    return 10 * np.log10(np.abs(spec.T) ** 2 + 1e-10)
+    from harness.frontends import create_frontend
+
+    with torch.no_grad():
+        x = torch.as_tensor(np.asarray(audio), dtype=torch.float32)[None]
+        return create_frontend("log_power")(x)[0, 0].double().numpy()
 
 
 def signal(audio: np.ndarray, sample_rate: int, title: str) -> bytes:
@@ -168,6 +161,7 @@ def signal(audio: np.ndarray, sample_rate: int, title: str) -> bytes:
     dft = np.abs(np.fft.rfft(x))
     freqs = np.fft.rfftfreq(len(x), 1 / sample_rate)
     spec = stft_log_power(x)
+    from harness.frontends import STFT_DEFAULTS as stft
 
     fig = Figure(figsize=(9, 9), layout="constrained")
     fig.suptitle(title)
@@ -183,7 +177,8 @@ def signal(audio: np.ndarray, sample_rate: int, title: str) -> bytes:
     fig.colorbar(im, ax=ax3, label="dB")
     ax3.set(xlabel="time (s)", ylabel="frequency (Hz)",
             title=f"Log-power spectrogram ({spec.shape[0]} bins x {spec.shape[1]} frames; "
-                  f"n_fft {N_FFT}, window {WIN_LENGTH}, hop {HOP_LENGTH})")
+                  f"n_fft {stft['n_fft']}, window {stft['win_length']}, hop "
+                  f"{stft['hop_length']})")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
     return to_png(fig)

@@ -16,9 +16,10 @@ gives 257 frequency bins x 101 frames for one second at 16 kHz.
 by the window's L2 norm, sqrt(sum(w^2)); "frame_length" is torch.stft(normalized=True),
 a division by sqrt(n_fft). A full-scale sine peaks near 9 in |X| with the defaults.
 
-Adding a front-end: one factory below, decorated `@register_stft_frontend` if it takes
-the STFT options (`**stft`), else `@register_frontend`; its docstring's first line is
-its description in `harness list frontends`.
+Adding a front-end: one factory below, decorated `@register_stft_frontend(family)` if it
+takes the STFT options (`**stft`), else `@register_frontend(family=...)`; its docstring's
+first line is its description in `harness list frontends`, its family ("magnitude":
+phase discarded, "complex": phase kept) decides which side of the report's finding it is.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ from harness.registry import Registry
 T = require_torchaudio().transforms  # one clear line if torchaudio does not load beside torch
 
 SAMPLE_RATE = 16000  # Hz; the harness's clips are 1 s at 16 kHz
+STUDY_SOURCE = "the reference study (docs/replication.md)"
 
 FRONTENDS: Registry[Frontend] = Registry("front-end")
+FrontendFn = Callable[..., "Frontend"]
 register_frontend = FRONTENDS.register
 list_frontends = FRONTENDS.list
 
@@ -108,19 +111,27 @@ def _stft_kwargs(n_fft: int = 512, win_length: int = 480, hop_length: int = 160,
                 pad_mode=pad_mode)
 
 
-def register_stft_frontend(fn: Callable[..., Frontend]) -> Callable[..., Frontend]:
+STFT_DEFAULTS: dict[str, Any] = {k: p.default for k, p in
+                                 inspect.signature(_stft_kwargs).parameters.items()}
+
+
+def register_stft_frontend(family: str, source: str = "") -> Callable[[FrontendFn], FrontendFn]:
     """`register_frontend` for an entry taking `**stft`: its signature shows the STFT options.
 
     `_stft_kwargs`'s parameters replace `**stft` in `fn.__signature__`. The registry (and
     the experiment checker) read options from the signature, so a misspelt `n_ffts=1024`
     fails naming every option, and the defaults are written once instead of per entry.
+    `family` is "magnitude" (phase discarded) or "complex" (phase kept): the report's
+    complex-vs-magnitude comparisons are read from it.
     """
-    sig = inspect.signature(fn)
-    own = [p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
-    stft = inspect.signature(_stft_kwargs).parameters.values()
-    params = own + [p.replace(kind=p.KEYWORD_ONLY) for p in stft]
-    fn.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-    return register_frontend(fn)
+    def decorate(fn: FrontendFn) -> FrontendFn:
+        sig = inspect.signature(fn)
+        own = [p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        stft = inspect.signature(_stft_kwargs).parameters.values()
+        params = own + [p.replace(kind=p.KEYWORD_ONLY) for p in stft]
+        fn.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        return register_frontend(fn, family=family, source=source)
+    return decorate
 
 
 def _spectrogram(power: float | None, **stft: Any) -> T.Spectrogram:
@@ -161,25 +172,25 @@ def _log1p_magnitude(x: Tensor) -> Tensor:
 
 # --- entries ----------------------------------------------------------------------
 
-@register_stft_frontend
+@register_stft_frontend("magnitude", STUDY_SOURCE)
 def power(**stft: Any) -> Frontend:
     """|X|^2, power spectrogram without log: the reference study's baseline."""
     return Frontend(_spectrogram(2.0, **stft))
 
 
-@register_stft_frontend
+@register_stft_frontend("magnitude")
 def magnitude(**stft: Any) -> Frontend:
     """|X|, magnitude spectrogram."""
     return Frontend(_spectrogram(1.0, **stft))
 
 
-@register_stft_frontend
+@register_stft_frontend("magnitude", STUDY_SOURCE)
 def sqrt_magnitude(**stft: Any) -> Frontend:
     """|X|^0.5, as in the reference study's plots."""
     return Frontend(_spectrogram(0.5, **stft))
 
 
-@register_stft_frontend
+@register_stft_frontend("magnitude")
 def log_power(top_db: float | None = None, **stft: Any) -> Frontend:
     """10*log10(|X|^2) in dB, floored at -100 dB (power 1e-10).
 
@@ -188,25 +199,25 @@ def log_power(top_db: float | None = None, **stft: Any) -> Frontend:
     return Frontend(nn.Sequential(_spectrogram(2.0, **stft), T.AmplitudeToDB("power", top_db)))
 
 
-@register_stft_frontend
+@register_stft_frontend("magnitude")
 def log1p_magnitude(**stft: Any) -> Frontend:
     """log1p(|X|): complex_log's magnitude without its phase."""
     return Frontend(_spectrogram(None, **stft), 1, _log1p_magnitude)
 
 
-@register_stft_frontend
+@register_stft_frontend("complex", STUDY_SOURCE)
 def complex(**stft: Any) -> Frontend:  # shadows the builtin: entries are named by function
     """Re X and Im X as 2 channels: the reference study's winner."""
     return Frontend(_spectrogram(None, **stft), 2, _real_imag)
 
 
-@register_stft_frontend
+@register_stft_frontend("complex")
 def magnitude_phase(**stft: Any) -> Frontend:
     """|X| and phase angle in radians as 2 channels."""
     return Frontend(_spectrogram(None, **stft), 2, _magnitude_phase)
 
 
-@register_stft_frontend
+@register_stft_frontend("complex")
 def complex_log(**stft: Any) -> Frontend:
     """log1p(|X|)·cos φ and log1p(|X|)·sin φ: compressed magnitude, phase kept."""
     return Frontend(_spectrogram(None, **stft), 2, _complex_log)
@@ -221,14 +232,14 @@ def _mel_spectrogram(n_mels: int, f_min: float, f_max: float | None, **stft: Any
                                 power=2.0, **_stft_kwargs(**stft))
 
 
-@register_stft_frontend
+@register_stft_frontend("magnitude", STUDY_SOURCE)
 def mel(n_mels: int = 128, f_min: float = 0.0, f_max: float | None = None,
         **stft: Any) -> Frontend:
     """Mel power spectrogram without log, 128 HTK bands by default."""
     return Frontend(_mel_spectrogram(n_mels, f_min, f_max, **stft))
 
 
-@register_stft_frontend
+@register_stft_frontend("magnitude")
 def log_mel(n_mels: int = 128, f_min: float = 0.0, f_max: float | None = None,
             top_db: float | None = None, **stft: Any) -> Frontend:
     """Mel power spectrogram in dB, floored at -100 dB."""
@@ -237,7 +248,7 @@ def log_mel(n_mels: int = 128, f_min: float = 0.0, f_max: float | None = None,
     return Frontend(mel_db)
 
 
-@register_stft_frontend
+@register_stft_frontend("magnitude")
 def mfcc(n_mfcc: int = 40, n_mels: int = 40, f_min: float = 0.0, f_max: float | None = None,
          **stft: Any) -> Frontend:
     """MFCC (torchaudio: dB mel, top 80 dB per clip, orthonormal DCT-II)."""
@@ -245,7 +256,7 @@ def mfcc(n_mfcc: int = 40, n_mels: int = 40, f_min: float = 0.0, f_max: float | 
     return Frontend(T.MFCC(SAMPLE_RATE, n_mfcc=n_mfcc, melkwargs=melkwargs))
 
 
-@register_frontend
+@register_frontend(family="waveform")
 def waveform() -> Frontend:
     """The raw clip as one channel, for 1-D raw-waveform models."""
     return Frontend(nn.Identity())

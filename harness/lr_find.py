@@ -53,7 +53,8 @@ def lr_range_test(model: nn.Module, frontend: nn.Module, train: Clips, cfg: Trai
     size = min(cfg.batch_size, len(data))
     per_epoch = len(data) // size
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    optimizer = torch.optim.Adam(model.parameters(), lr=min_lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=min_lr, betas=(cfg.beta1, cfg.beta2),
+                                 weight_decay=cfg.weight_decay)
     lrs, losses, smoothed = [], [], []
     avg, best, stopped = 0.0, math.inf, False
     model.train()

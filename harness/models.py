@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from harness.errors import HarnessError
-from harness.frontends import Frontend, create_frontend, list_frontends
+from harness.frontends import STUDY_SOURCE, Frontend, create_frontend, list_frontends
 from harness.registry import Registry
 
 MODELS: Registry[nn.Module] = Registry("model")
@@ -45,18 +45,26 @@ class SeedCNN(nn.Module):
     [-> 2x2 max pool on the first four] -> Dropout2d. The conv biases are redundant before
     BatchNorm, but the study had them: they are the 992 parameters that make 1,849,342.
     `width` scales every channel count and the classifier's hidden size (512).
+
+    `padding=0` is the study's network: R torch's `nn_conv2d(..., kernel_size = 3)` pads 0
+    by default (docs/replication.md). On a 2 x 257 x 101 clip it costs 0.310 G MACs
+    against 0.478 G with `padding=1` (same parameters), and needs at least 78 x 78 input.
     """
 
     input_dims = 2
-    min_input = (16, 16)  # (F, T'): four 2x2 max pools
 
     def __init__(self, in_channels: int, n_classes: int, width: float = 1.0,
-                 conv_dropout: float = 0.2, dropout: float = 0.5) -> None:
+                 conv_dropout: float = 0.2, dropout: float = 0.5, padding: int = 0) -> None:
         super().__init__()
+        if padding not in (0, 1):
+            raise HarnessError(f"seed_cnn padding={padding!r}: use 0 (the study's) or 1")
+        # (F, T') the input needs: four (conv, 2x2 pool) blocks and a last conv each leave >= 1.
+        self.min_input = (16, 16) if padding else (78, 78)
+        self.min_input_fix = "" if padding else "model option padding=1 (takes 16 x 16)"
         chans = [max(1, round(c * width)) for c in (32, 64, 128, 256, 512)]
         blocks, c_in = [], in_channels
         for i, c_out in enumerate(chans):
-            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out),
+            blocks += [nn.Conv2d(c_in, c_out, 3, padding=padding), nn.BatchNorm2d(c_out),
                        nn.ReLU(inplace=True)]
             blocks += [nn.MaxPool2d(2)] if i < 4 else []
             blocks += [nn.Dropout2d(conv_dropout)]
@@ -71,11 +79,13 @@ class SeedCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
-@register_model
+@register_model(family="cnn", source=STUDY_SOURCE)
 def seed_cnn(in_channels: int, n_classes: int, width: float = 1.0, conv_dropout: float = 0.2,
-             dropout: float = 0.5) -> SeedCNN:
-    """Reference study's 5-block CNN, 32-64-128-256-512 channels (design.md)."""
-    return SeedCNN(in_channels, n_classes, width, conv_dropout, dropout)
+             dropout: float = 0.5, padding: int = 0) -> SeedCNN:
+    """Reference study's 5-block CNN, 32-64-128-256-512 channels, padding 0 as it ran."""
+    if not width > 0:
+        raise HarnessError(f"seed_cnn width={width!r}: expected a positive scale, e.g. 0.25")
+    return SeedCNN(in_channels, n_classes, width, conv_dropout, dropout, padding)
 
 
 # --- res8 / res15: Tang & Lin 2018, "Deep Residual Learning for Small-Footprint KWS" ---
@@ -113,14 +123,17 @@ class ResKWS(nn.Module):
         return self.output(x.mean(dim=(2, 3)))
 
 
-@register_model
+HONK = "Tang & Lin 2018, arXiv:1710.10361; castorini/honk utils/model.py"
+
+
+@register_model(family="resnet", source=HONK)
 def res8(in_channels: int, n_classes: int, n_maps: int = 45,
          pool: Sequence[int] = (3, 4)) -> ResKWS:
     """Honk res8 (Tang & Lin 2018): 45 maps, 6 residual layers, 4x3 average pool."""
     return ResKWS(in_channels, n_classes, n_maps, n_layers=6, pool=pool)
 
 
-@register_model
+@register_model(family="resnet", source=HONK)
 def res15(in_channels: int, n_classes: int, n_maps: int = 45) -> ResKWS:
     """Honk res15 (Tang & Lin 2018): 45 maps, 13 dilated residual layers, no pooling."""
     return ResKWS(in_channels, n_classes, n_maps, n_layers=13, dilation=True)
@@ -160,7 +173,8 @@ class M5(nn.Module):
         return self.fc(self.features(x))
 
 
-@register_model
+@register_model(family="cnn1d", source="Dai et al. 2017, arXiv:1610.00087; torchaudio "
+                                       "speech_command_classification tutorial")
 def m5(in_channels: int, n_classes: int, n_channel: int = 32, stride: int = 16) -> M5:
     """M5 1-D CNN on the raw waveform (torchaudio speech-command tutorial; Dai et al. 2017)."""
     return M5(in_channels, n_classes, n_channel, stride)
@@ -208,6 +222,30 @@ def build_pipeline(frontend: str, model: str, n_classes: int,
         raise HarnessError(
             f"front-end {frontend!r} gives {shape} per clip, smaller than model {model!r}'s "
             f"minimum {min_input} (after the channel dim); use a longer clip, more bins "
-            f"(n_mels, n_mfcc, n_fft) or a smaller hop_length"
+            f"(n_mels, n_mfcc, n_fft), a smaller hop_length"
+            + (f", or {probe.min_input_fix}" if getattr(probe, "min_input_fix", "") else "")
         )
     return fe, create_model(model, **kwargs)
+
+
+@torch.no_grad()
+def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
+    """Multiply-accumulates of one forward pass of `model` on one example of `input_shape`
+    ((C, F, T') or (C, T)), counted by torch.utils.flop_counter (FLOPs / 2), in eval mode.
+
+    The counter sees matmuls and convolutions, which is where the compute is; elementwise
+    work (BatchNorm, ReLU, pooling) is not counted.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    try:
+        param = next(model.parameters(), None)
+        x = torch.zeros(1, *input_shape, device=param.device if param is not None else "cpu")
+        with FlopCounterMode(display=False) as counter:
+            model(x)
+    finally:
+        model.train(was_training)
+    return counter.get_total_flops() // 2
+

@@ -5,11 +5,17 @@
     @FRONTENDS.register
     def power(**kw) -> nn.Module: ...
 
+    @FRONTENDS.register(family="complex", source="reference study")
+    def complex(**kw) -> nn.Module: ...
+
     FRONTENDS.create("power", n_fft=1024)
     FRONTENDS.list("log*")  # ['log_mel', 'log_power']
+    FRONTENDS.info("complex").family  # 'complex'
 
 An entry is a plain factory function, registered under its own name. Its
-docstring's first line is its one-line description.
+docstring's first line is its one-line description; what else is known about it
+(its family, whether it learns, where it comes from) is `Info` on the entry, so no
+list elsewhere has to repeat it.
 """
 
 from __future__ import annotations
@@ -17,27 +23,58 @@ from __future__ import annotations
 import fnmatch
 import inspect
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, overload
 
 from harness.errors import HarnessError
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Info:
+    """What is known about an entry beyond its factory.
+
+    family: a group its kind defines (front-ends: "magnitude" = phase discarded,
+    "complex" = phase kept, "waveform"; models: "cnn", "resnet", ...); learns: whether
+    it has trainable parameters of its own (a front-end); source: paper or repository.
+    """
+
+    family: str = ""
+    learns: bool = False
+    source: str = ""
 
 
 class Registry(Generic[T]):
-    """Name -> factory function. The only global state the harness has."""
+    """Name -> factory function (and its Info). The only global state the harness has."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, Callable[..., T]] = {}
+        self._info: dict[str, Info] = {}
 
-    def register(self, fn: Callable[..., T]) -> Callable[..., T]:
-        """Decorator: register `fn` under `fn.__name__`."""
+    @overload
+    def register(self, fn: F, /) -> F: ...
+    @overload
+    def register(self, fn: None = None, /, **info: Any) -> Callable[[F], F]: ...
+
+    def register(self, fn: F | None = None, /, **info: Any) -> F | Callable[[F], F]:
+        """Decorator: register `fn` under `fn.__name__`, bare or with Info fields:
+        `@REG.register` or `@REG.register(family="complex", source="...")`."""
+        if fn is None:
+            return lambda f: self.register(f, **info)
         name = fn.__name__
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._entries[name] = fn
+        self._info[name] = Info(**info)
         return fn
+
+    def info(self, name: str) -> Info:
+        """The entry's Info; unknown names fail like `get`."""
+        self.get(name)
+        return self._info[name]
 
     def get(self, name: str) -> Callable[..., T]:
         """The factory for `name`; unknown names fail listing the known ones."""

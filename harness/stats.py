@@ -1,35 +1,53 @@
-"""Small-sample statistics for the report: t-intervals, paired differences, verdicts.
+"""Small-sample statistics for the report's paired comparisons, on plain numbers (statsmodels).
 
-Pure functions of plain numbers, so every value the report prints can be checked
-by hand. Sweeps have a handful of seeds per configuration, which decides the
-choices here:
+Accuracies and differences of accuracies are fractions (0.005 = 0.5 percentage
+points); p-values are two-sided unless said otherwise. A comparison pairs the
+replicates (seeds) of two configurations and works on the n paired differences
+d = a - b:
 
-- intervals are Student-t intervals (a bootstrap over 3-5 values is mostly noise);
-- the p-value comes from the paired t-test; the exact Wilcoxon signed-rank test
-  is reported beside it only from 6 pairs on, because with n pairs its smallest
-  two-sided p-value is 2 / 2**n, which never reaches 0.05 below n = 6;
-- the verdict is read off the interval, not the p-value, so the table says how
-  big the difference is, not only whether it exists.
+- mean, Student-t 95% interval and paired t-test p (statsmodels `DescrStatsW`);
+- TOST equivalence p for |mean d| < margin (`DescrStatsW.ttost_mean`, the same
+  test as `statsmodels.stats.weightstats.ttost_paired` on the two sides);
+- the minimum detectable difference (MDD): the true mean difference a paired
+  t-test at alpha 0.05 (two-sided) would detect with power 0.8 at this n, from
+  `TTestPower().solve_power` (an effect size in sd units) times the sd of d;
+- the probability of improvement P(a > b): the fraction of pairs with d > 0, ties
+  counting half, with a seeded percentile bootstrap interval over the pairs
+  (Bouthillier et al. 2021; Agarwal et al. 2021, rliable);
+- Holm's step-down adjustment over a family of p-values (`multipletests`);
+- McNemar's test on clip-level predictions of two models on one test set
+  (`statsmodels.stats.contingency_tables.mcnemar`, exact binomial when fewer than
+  25 clips are discordant, else chi-square with continuity correction).
 
-    from harness.stats import mean_interval, paired_difference
-    mean_interval([0.91, 0.93, 0.92])           # Interval(n=3, mean=0.92, low=..., high=...)
-    paired_difference({0: 0.93, 1: 0.94}, {0: 0.89, 1: 0.90})   # Paired(..., verdict="confirmed")
+Differences that are all equal (sd 0, e.g. 0.93 - 0.88 and 0.91 - 0.86 up to
+rounding) are the limit of the tests: t infinite, so p = 0 unless the mean is 0.
+
+    from harness.stats import paired_stats, holm
+    s = paired_stats([0.02, 0.01, 0.03, 0.02, 0.015], margin=0.005)
+    s.mean, s.low, s.high, s.p_value, s.tost_p, s.mdd, s.p_improve
+    holm([0.01, 0.04, 0.03])                    # [0.03, 0.06, 0.06]
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as sps
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestPower
+from statsmodels.stats.weightstats import DescrStatsW
 
 CONFIDENCE = 0.95
+ALPHA = 0.05          # two-sided level of every test here
+POWER = 0.8           # the power the MDD is computed for
 TIE_TOLERANCE = 1e-12  # accuracies are counts / N: differences this close are equal
-WILCOXON_MIN_PAIRS = 6  # below this the exact signed-rank test cannot reach p < 0.05
-
-CONFIRMED, REFUTED, INCONCLUSIVE = "confirmed", "refuted", "inconclusive"
+BOOTSTRAP_RESAMPLES = 10_000
+BOOTSTRAP_SEED = 0    # fixed, so the same runs always give the same interval
+MCNEMAR_EXACT_BELOW = 25  # discordant clips; below this McNemar uses the exact binomial test
 
 
 @dataclass(frozen=True)
@@ -47,21 +65,33 @@ class Interval:
 
 
 @dataclass(frozen=True)
-class Paired:
-    """Paired difference a - b over matching keys (seeds), with its test and verdict.
-
-    `verdict` is None exactly when `reason` says why no verdict is possible.
-    """
+class PairedStats:
+    """The statistics of n paired differences d = a - b (accuracy units); None where n < 2."""
 
     n: int
-    mean: float | None
-    low: float | None
-    high: float | None
-    p_value: float | None           # paired t-test, two-sided
-    wilcoxon_p: float | None        # exact signed-rank test, only from WILCOXON_MIN_PAIRS on
-    test: str                       # which test produced p_value, in words
-    verdict: str | None
-    reason: str | None = None
+    margin: float                   # equivalence margin of the TOST, accuracy units
+    mean: float                     # mean of d; NaN when n = 0
+    sd: float | None = None         # sample sd of d (ddof 1)
+    low: float | None = None        # 95% t-interval of the mean
+    high: float | None = None
+    p_value: float | None = None    # paired t-test, H0: mean d = 0
+    tost_p: float | None = None     # TOST, H0: |mean d| >= margin
+    mdd: float | None = None        # minimum detectable difference at alpha 0.05, power 0.8
+    p_improve: float | None = None  # P(a > b): share of pairs with d > 0, ties half (n >= 1)
+    p_improve_low: float | None = None   # its bootstrap 95% interval (n >= 2)
+    p_improve_high: float | None = None
+
+
+@dataclass(frozen=True)
+class McNemar:
+    """McNemar's test of two models' clip-level correctness on one test set."""
+
+    clips: int
+    a_only: int       # clips a got right and b wrong
+    b_only: int       # clips b got right and a wrong
+    exact: bool       # exact binomial test (few discordant clips) or chi-square
+    statistic: float  # exact: min(a_only, b_only); chi-square: the corrected statistic
+    p_value: float
 
 
 def mean_interval(values: Iterable[float], confidence: float = CONFIDENCE) -> Interval:
@@ -86,82 +116,85 @@ def t_quantile(df: int, confidence: float = CONFIDENCE) -> float:
     return float(sps.t.ppf(0.5 + confidence / 2, df))
 
 
-def verdict(low: float | None, high: float | None) -> str | None:
-    """confirmed if the whole interval is above 0, refuted if below, else inconclusive."""
-    if low is None or high is None:
-        return None
-    if low > 0:
-        return CONFIRMED
-    if high < 0:
-        return REFUTED
-    return INCONCLUSIVE
-
-
-def paired_difference(
-    a: Mapping[Hashable, float], b: Mapping[Hashable, float], confidence: float = CONFIDENCE
-) -> Paired:
-    """Differences a[k] - b[k] over the keys both sides share (NaN values dropped).
-
-    Keys are whatever identifies a pair: the seed, or a tuple of seed and other
-    matched parameters. With fewer than 2 pairs there is no interval and so no
-    verdict, and `reason` says so in words the report prints as they are.
-    """
-    keys = sorted((k for k in a if k in b and not _isnan(a[k]) and not _isnan(b[k])), key=repr)
-    d = np.asarray([a[k] - b[k] for k in keys], dtype=float)
-    n = len(d)
+def paired_stats(d: Sequence[float], margin: float, *, resamples: int = BOOTSTRAP_RESAMPLES,
+                 seed: int = BOOTSTRAP_SEED) -> PairedStats:
+    """Every statistic of the paired differences d (accuracy units) at equivalence `margin`."""
+    x = np.asarray(d, dtype=float)
+    n = len(x)
     if n == 0:
-        return no_verdict(0, None, "no matching seeds: no seed (with the same other "
-                                    "parameters) has a trial on both sides")
+        return PairedStats(0, margin, math.nan)
+    prob = probability_of_improvement(x, resamples, seed)
     if n == 1:
-        return no_verdict(1, float(d[0]), "only 1 matching seed: a confidence interval "
-                                           "needs at least 2")
-    ci = mean_interval(d, confidence)
-    w = wilcoxon_p(d)
-    return Paired(n, ci.mean, ci.low, ci.high, paired_t_p(d), w, _test_name(d, w),
-                  verdict(ci.low, ci.high))
+        return PairedStats(1, margin, float(x[0]), p_improve=prob[0])
+    mean, sd = float(x.mean()), float(x.std(ddof=1))
+    if _constant(x):  # sd 0: the tests' limits, a zero-width interval
+        p, tost_p, low, high, sd = (0.0 if abs(mean) > TIE_TOLERANCE else 1.0,
+                                    0.0 if abs(mean) < margin else 1.0, mean, mean, 0.0)
+    else:
+        ds = DescrStatsW(x)
+        p = float(ds.ttest_mean(0.0)[1])
+        low, high = (float(v) for v in ds.tconfint_mean(alpha=1 - CONFIDENCE))
+        tost_p = float(ds.ttost_mean(-margin, margin)[0])
+    return PairedStats(n, margin, mean, sd, low, high, p, tost_p, minimum_detectable(sd, n),
+                       *prob)
 
 
-def paired_t_p(d: np.ndarray) -> float:
-    """Two-sided p of the paired t-test on differences d (a one-sample test against 0).
+def minimum_detectable(sd: float, n: int, alpha: float = ALPHA, power: float = POWER) -> float:
+    """The mean difference (units of sd) a two-sided paired t-test of n pairs detects with
+    `power`: statsmodels' TTestPower effect size at (n, alpha, power) times sd."""
+    if sd == 0:
+        return 0.0
+    d = TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power,
+                                 alternative="two-sided")
+    return float(np.asarray(d).item()) * sd
 
-    Identical differences have sd = 0, where scipy returns NaN or a p from
-    rounding noise (0.93 - 0.88 != 0.91 - 0.86 in floating point): the limit is
-    p = 0 for a nonzero mean (infinite t) and p = 1 when every difference is 0.
+
+def holm(p_values: Sequence[float], alpha: float = ALPHA) -> list[float]:
+    """Holm-adjusted p-values (statsmodels `multipletests(method="holm")`), input order."""
+    if not len(p_values):
+        return []
+    return [float(v) for v in multipletests(list(p_values), alpha=alpha, method="holm")[1]]
+
+
+def probability_of_improvement(d: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES,
+                               seed: int = BOOTSTRAP_SEED, confidence: float = CONFIDENCE
+                               ) -> tuple[float, float | None, float | None]:
+    """P(a > b) over pairs (d > 0 scores 1, a tie 0.5, d < 0 0) and its percentile bootstrap
+    interval: `resamples` resamples of the pairs with replacement, NumPy generator `seed`.
+    The interval is None for a single pair."""
+    x = np.asarray(d, dtype=float)
+    score = np.where(np.abs(x) <= TIE_TOLERANCE, 0.5, (x > 0).astype(float))
+    if len(x) < 2:
+        return float(score.mean()), None, None
+    rng = np.random.default_rng(seed)
+    boot = score[rng.integers(0, len(x), size=(resamples, len(x)))].mean(axis=1)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(boot, [tail, 100 - tail])
+    return float(score.mean()), float(low), float(high)
+
+
+def mcnemar_test(labels: Sequence[int], pred_a: Sequence[int], pred_b: Sequence[int]
+                 ) -> McNemar:
+    """McNemar's test on one test set: labels and both models' predictions, clip by clip.
+
+    The 2 x 2 table counts clips both got right, only a, only b, neither; only the
+    discordant cells matter. Exact binomial test below MCNEMAR_EXACT_BELOW discordant
+    clips, else the chi-square test with continuity correction.
     """
-    if float(np.ptp(d)) <= TIE_TOLERANCE:
-        return 0.0 if abs(float(d.mean())) > TIE_TOLERANCE else 1.0
-    return float(sps.ttest_1samp(d, 0.0).pvalue)
+    y, a, b = (np.asarray(v) for v in (labels, pred_a, pred_b))
+    if not len(y) == len(a) == len(b):
+        raise ValueError(f"McNemar needs equal lengths, got {len(y)}, {len(a)}, {len(b)}")
+    ra, rb = a == y, b == y
+    table = [[int(np.sum(ra & rb)), int(np.sum(ra & ~rb))],
+             [int(np.sum(~ra & rb)), int(np.sum(~ra & ~rb))]]
+    a_only, b_only = table[0][1], table[1][0]
+    exact = a_only + b_only < MCNEMAR_EXACT_BELOW
+    res = mcnemar(table, exact=exact, correction=True)
+    return McNemar(len(y), a_only, b_only, exact, float(res.statistic), float(res.pvalue))
 
 
-def wilcoxon_p(d: np.ndarray) -> float | None:
-    """Two-sided Wilcoxon signed-rank p from WILCOXON_MIN_PAIRS nonzero differences on.
-
-    Zero differences carry no sign and are dropped (zero_method="wilcox"), so
-    they do not count towards the minimum. scipy uses the exact distribution for
-    small samples without ties, the normal approximation otherwise.
-    """
-    d = np.where(np.abs(d) > TIE_TOLERANCE, d, 0.0)
-    if _nonzero(d) < WILCOXON_MIN_PAIRS:
-        return None
-    return float(sps.wilcoxon(d, zero_method="wilcox", method="auto").pvalue)
-
-
-def _nonzero(d: np.ndarray) -> int:
-    return int(np.count_nonzero(np.abs(d) > TIE_TOLERANCE))
-
-
-def _test_name(d: np.ndarray, wilcoxon: float | None) -> str:
-    """Which tests produced the p-values, and why Wilcoxon is missing when it is."""
-    if wilcoxon is not None:
-        return "paired t-test, Wilcoxon signed-rank beside it"
-    k = _nonzero(d)
-    return (f"paired t-test (Wilcoxon skipped: with {k} nonzero differences its smallest "
-            f"p is {2 / 2 ** k:.3g}, never below 0.05)")
-
-
-def no_verdict(n: int, mean: float | None, reason: str) -> Paired:
-    """A comparison without an interval; `reason` is printed as the verdict's place-holder."""
-    return Paired(n, mean, None, None, None, None, "none", None, reason)
+def _constant(x: np.ndarray) -> bool:
+    return float(np.ptp(x)) <= TIE_TOLERANCE
 
 
 def _isnan(v: float | None) -> bool:

@@ -45,6 +45,7 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.experiment import Experiment
+from harness.recipes import resolve
 from harness.tracking import Tracker, resolve_tracking_uri
 
 HEARTBEAT_S = 20   # seconds between heartbeats of a running trial
@@ -68,8 +69,9 @@ class SweepPlan:
 
     @property
     def fixed_id(self) -> str:
-        """Short hash of the fixed values: trials of other fixed values are not ours."""
-        text = json.dumps(self.experiment.fixed, sort_keys=True, default=str)
+        """Short hash of the experiment's identity (the fixed values its file and overrides
+        give): trials of other fixed values are not ours."""
+        text = json.dumps(self.experiment.identity, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
@@ -98,7 +100,7 @@ class Study:
             # 2 lets every trial finish its first epoch, whose accuracy says little.
             "median": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2),
             "hyperband": optuna.pruners.HyperbandPruner(
-                min_resource=1, max_resource=int(exp.fixed.get("epochs", 50))),
+                min_resource=1, max_resource=resolve(exp.fixed).epochs),
         }[exp.pruner]
         self.study = optuna.create_study(storage=self.storage, study_name=exp.name,
                                          direction="maximize", sampler=sampler,
@@ -293,7 +295,7 @@ def prepare(plan: SweepPlan, more: int | None = None) -> Counter[str]:
     exp = plan.experiment
     study.study.set_user_attr("experiment_file", str(exp.path))
     tracker = Tracker(exp.name, plan.tracking_uri, searched=exp.searched,
-                      experiment_file=str(exp.path))
+                      experiment_file=str(exp.path), margin=exp.margin)
     study.recover(tracker)
     study.fill(more)
     return counts(study)

@@ -7,7 +7,9 @@
     for r in fit(...):
         run.log_epoch(r)                        # metrics with step=epoch
     run.log_test(test_loss=..., test_acc=..., confusion=cm, labels=labels, best_epoch=3,
-                 best_valid_acc=0.91, frontend_samples_per_s=5e3, peak_memory_mb=812.0)
+                 best_valid_acc=0.91, frontend_samples_per_s=5e3, peak_memory_mb=812.0,
+                 tested_epoch=5, epochs_run=5, stop_reason="early_stopping", converged=True,
+                 predictions=np.stack([y_true, y_pred], 1))
     run.finish("COMPLETE")                      # or "PRUNED" / "FAIL", reason="..."
 
 Everything goes through an explicit `MlflowClient`: the fluent API keeps the active run
@@ -35,8 +37,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 DEFAULT_TRACKING_URI = "sqlite:///runs/mlflow.db"
-EPOCH_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "lr",
+EPOCH_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "beta1",
                  "train_samples_per_s", "eval_samples_per_s")
+DEFAULT_MARGIN = 0.005  # equivalence margin in accuracy (0.5 points) when a file sets none
 STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}  # Optuna -> MLflow
 ROLE = "harness.role"
 
@@ -79,7 +82,8 @@ class Tracker:
     """The study's MLflow experiment and parent run, created on first use, found on resume."""
 
     def __init__(self, study_name: str, tracking_uri: str | None = None, *,
-                 searched: Sequence[str] | None = None, experiment_file: str = "") -> None:
+                 searched: Sequence[str] | None = None, experiment_file: str = "",
+                 margin: float | None = None) -> None:
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
         self.study_name = study_name
@@ -89,6 +93,8 @@ class Tracker:
         tags = [] if searched is None else [RunTag("harness.searched", json.dumps(list(searched)))]
         if experiment_file:
             tags.append(RunTag("experiment_file", self.experiment_file))
+        if margin is not None:  # the report's equivalence margin (accuracy, 0.005 = 0.5 pp)
+            tags.append(RunTag("harness.margin", repr(float(margin))))
         self.client.log_batch(self.parent_run_id, tags=tags)  # None/"": keep what was set
         self.client.update_run(self.parent_run_id, status="RUNNING")
         self._env = environment_tags()
@@ -173,20 +179,34 @@ class TrialRun:
         row = _as_dict(result)
         now = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[
-            Metric(k, float(row[k]), now, int(row["epoch"])) for k in EPOCH_METRICS])
+            Metric(k, float(row[k]), now, int(row["epoch"])) for k in EPOCH_METRICS if k in row])
         self.epochs.append(row)
 
     def log_test(self, *, test_loss: float, test_acc: float, confusion: Any,
                  labels: Sequence[str], best_epoch: int, best_valid_acc: float,
-                 frontend_samples_per_s: float, peak_memory_mb: float) -> None:
-        """Final metrics and `confusion_matrix.csv` (rows true, columns predicted)."""
+                 frontend_samples_per_s: float, peak_memory_mb: float, tested_epoch: int,
+                 epochs_run: int, stop_reason: str, converged: bool,
+                 predictions: Any = None) -> None:
+        """Final metrics, tag `stop_reason`, `confusion_matrix.csv` (rows true, columns
+        predicted) and, given (N, 2) `predictions` (true, predicted label index per test
+        clip, in the test split's order), `test_predictions.csv` for paired clip-level tests.
+
+        `tested_epoch`: the epoch whose weights were tested (the recipe's `test_weights`);
+        `converged`: 1.0 unless the trial stopped at the epoch cap with its valid loss
+        still falling (`harness.train.stop_reason` decides).
+        """
         finals = {"test_loss": test_loss, "test_acc": test_acc, "best_epoch": best_epoch,
                   "best_valid_acc": best_valid_acc,
                   "frontend_samples_per_s": frontend_samples_per_s,
-                  "peak_memory_mb": peak_memory_mb}
+                  "peak_memory_mb": peak_memory_mb, "tested_epoch": tested_epoch,
+                  "epochs_run": epochs_run, "converged": float(converged)}
         now = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[
-            Metric(k, float(v), now, 0) for k, v in finals.items()])
+            Metric(k, float(v), now, 0) for k, v in finals.items()],
+            tags=[RunTag("stop_reason", stop_reason)])
+        if predictions is not None:
+            lines = ["label,pred", *(f"{int(t)},{int(q)}" for t, q in predictions)]
+            self.client.log_text(self.run_id, "\n".join(lines) + "\n", "test_predictions.csv")
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["", *labels])

@@ -14,12 +14,13 @@ still seen): every step then has the same size, a BatchNorm never sees a batch o
 the one-cycle schedule's length is exactly epochs * (N // batch_size) steps. On CPU,
 `prepare` also tunes glibc's malloc (`keep_freed_memory`): 1.8x faster steps.
 
-Recipe (the reference study's): Adam, one-cycle LR stepped per batch, early stopping on the
-validation loss, best weights restored. The trainer knows nothing of Optuna or MLflow.
+The recipe (Adam, its schedule, when to stop, which weights to test) is `harness.recipes`';
+the default is the reference study as it ran. The trainer knows nothing of Optuna or MLflow.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ from harness.device import (
     sync,
 )
 from harness.errors import HarnessError
+from harness.recipes import DEFAULT_RECIPE, RECIPE_KEYS, Recipe, build_optimizer, resolve
 
 if TYPE_CHECKING:
     from harness.data import Clips
@@ -51,13 +53,23 @@ CHECK_EVERY = 25
 
 @dataclass
 class TrainConfig:
-    """The reference recipe by default. Each field is also a sweep key of the same name."""
+    """One run: a recipe (harness.recipes; its keys overridable) and how to execute it.
 
-    epochs: int = 50
-    batch_size: int = 128
-    max_lr: float = 1e-2  # one-cycle peak
-    patience: int = 3  # epochs without a lower valid loss before stopping
-    weight_decay: float = 0.0
+    The recipe keys default to None, "the recipe's value"; construction fills every one in
+    (and checks it), so `cfg.lr` is always a number. Each field is also a sweep key.
+    """
+
+    recipe: str = DEFAULT_RECIPE
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    schedule: str | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    weight_decay: float | None = None
+    patience: int | None = None
+    min_delta: float | None = None
+    test_weights: str | None = None
     amp: bool = False  # bf16 autocast around the model; the front-end stays float32
     channels_last: bool = False
     compile: bool = False  # torch.compile the model
@@ -65,12 +77,13 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
     def __post_init__(self) -> None:
-        for name, low in (("epochs", 1), ("batch_size", 1), ("patience", 0)):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < low:
-                raise HarnessError(f"{name}={getattr(self, name)!r}: expected an integer >= {low}")
-        if not self.max_lr > 0 or not self.weight_decay >= 0:
-            raise HarnessError(f"max_lr={self.max_lr!r}, weight_decay={self.weight_decay!r}: "
-                               "expected max_lr > 0 and weight_decay >= 0")
+        resolved = resolve(dataclasses.asdict(self))
+        for key in RECIPE_KEYS:
+            setattr(self, key, getattr(resolved, key))
+
+    @property
+    def resolved(self) -> Recipe:
+        return Recipe(**{k: getattr(self, k) for k in RECIPE_KEYS})
 
 
 @dataclass
@@ -81,11 +94,13 @@ class EpochResult:
     valid_loss: float
     valid_acc: float
     lr: float  # LR after the epoch's last step
+    beta1: float  # Adam's beta1 after the epoch's last step (one_cycle cycles it)
     epoch_seconds: float  # training and validation
     train_samples_per_s: float  # clips/s over the training loop: data, front-end, model, optimiser
     eval_samples_per_s: float  # clips/s over the validation pass
     peak_memory_mb: float  # CUDA max allocated since fit started on GPU, process max RSS on CPU
-    is_best: bool  # lowest valid_loss so far
+    is_best: bool  # lowest valid_loss so far (lower than the best by more than min_delta)
+    stop: str = ""  # on the last epoch: "early_stopping" or "epoch_cap"; else ""
 
 
 @dataclass
@@ -94,6 +109,7 @@ class EvalResult:
     acc: float
     confusion: np.ndarray  # (n_classes, n_classes) int64, rows = true label, cols = predicted
     samples_per_s: float
+    predictions: np.ndarray  # (N,) int64 predicted label per clip, in the clips' order
 
 
 class DivergedError(RuntimeError):
@@ -101,7 +117,7 @@ class DivergedError(RuntimeError):
 
     def __init__(self, epoch: int, step: int, steps: int, loss: float) -> None:
         super().__init__(f"training diverged: loss {loss} at epoch {epoch}, step {step} of "
-                         f"{steps}; lower max_lr or check the front-end's output")
+                         f"{steps}; lower lr or check the front-end's output")
         self.epoch, self.step, self.loss = epoch, step, loss
 
 
@@ -178,6 +194,7 @@ def _evaluate(model: nn.Module, frontend: nn.Module, data: DeviceClips,
     model.eval()
     loss_sum = torch.zeros((), device=data.device)
     counts = torch.zeros((), dtype=torch.int64, device=data.device)
+    predicted = []
     sync(data.device)
     start = time.perf_counter()
     for first in range(0, len(data), cfg.batch_size):
@@ -187,13 +204,15 @@ def _evaluate(model: nn.Module, frontend: nn.Module, data: DeviceClips,
         logits = forward(model, frontend, x, cfg)
         k = logits.shape[1]
         loss_sum += F.cross_entropy(logits, y, reduction="sum")
+        predicted.append(logits.argmax(1))
         # (true, predicted) pairs counted as one flat histogram, reshaped below.
-        counts = counts + torch.bincount(y * k + logits.argmax(1), minlength=k * k)
+        counts = counts + torch.bincount(y * k + predicted[-1], minlength=k * k)
     sync(data.device)
     seconds = time.perf_counter() - start
     confusion = counts.view(k, k).cpu().numpy()
     return EvalResult(loss=loss_sum.item() / len(data), acc=float(np.trace(confusion)) / len(data),
-                      confusion=confusion, samples_per_s=len(data) / seconds)
+                      confusion=confusion, samples_per_s=len(data) / seconds,
+                      predictions=torch.cat(predicted).cpu().numpy())
 
 
 def evaluate(model: nn.Module, frontend: nn.Module, clips: Clips, cfg: TrainConfig) -> EvalResult:
@@ -206,10 +225,13 @@ def fit(model: nn.Module, frontend: nn.Module, train: Clips, valid: Clips,
         cfg: TrainConfig) -> Iterator[EpochResult]:
     """Train `model` on front-end features of `train`, yielding one EpochResult per epoch.
 
-    Whenever control is with the caller (at each yield, and after the loop however it ends:
-    early stopping, `break`, an exception, a diverged loss), the model holds the best weights
-    so far (lowest valid loss) and is in eval mode; the live weights go back in before
-    training resumes. So a caller that stops iterating needs no `close()` to get them.
+    Adam and the schedule are the recipe's (`harness.recipes.build_optimizer`). Training
+    stops after `patience` epochs without a valid loss lower than the best by more than
+    `min_delta`, or at `epochs`; the last result's `stop` says which. Whenever control is
+    with the caller (at each yield, and after the loop however it ends: a stop, `break`, an
+    exception, a diverged loss), the model is in eval mode and holds the weights the recipe
+    tests: the live ones for `test_weights = "last"`, the best so far (lowest valid loss)
+    for "best", swapped back before training resumes. So a caller needs no `close()`.
     """
     device = prepare(model, frontend, cfg)
     if device.type == "cuda":
@@ -223,9 +245,8 @@ def fit(model: nn.Module, frontend: nn.Module, train: Clips, valid: Clips,
         raise HarnessError("nothing to train on: the train split has no clips")
     steps = len(train_data) // min(cfg.batch_size, len(train_data))
     step_model = torch.compile(model) if cfg.compile else model
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.max_lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.max_lr,
-                                                    total_steps=cfg.epochs * steps)
+    optimizer, scheduler = build_optimizer(model.parameters(), cfg.resolved, steps)
+    keep_best = cfg.test_weights == "best"
     best_loss, best, since_best = math.inf, None, 0
     try:
         for epoch in range(1, cfg.epochs + 1):
@@ -233,27 +254,32 @@ def fit(model: nn.Module, frontend: nn.Module, train: Clips, valid: Clips,
             train_loss, train_acc, train_rate = train_epoch(
                 step_model, frontend, train_data, optimizer, scheduler, generator, cfg, epoch)
             valid_result = _evaluate(step_model, frontend, valid_data, cfg)
-            is_best = valid_result.loss < best_loss
+            is_best = valid_result.loss < best_loss - cfg.min_delta
             if is_best:
-                best_loss, best, since_best = valid_result.loss, _snapshot(model), 0
+                best_loss, since_best = valid_result.loss, 0
+                best = _snapshot(model) if keep_best else None
             else:
                 since_best += 1
+            stop = ("early_stopping" if not is_best and since_best >= cfg.patience
+                    else "epoch_cap" if epoch == cfg.epochs else "")
             result = EpochResult(
                 epoch=epoch, train_loss=train_loss, train_acc=train_acc,
                 valid_loss=valid_result.loss, valid_acc=valid_result.acc,
-                lr=scheduler.get_last_lr()[0], epoch_seconds=time.perf_counter() - start,
+                lr=scheduler.get_last_lr()[0], beta1=optimizer.param_groups[0]["betas"][0],
+                epoch_seconds=time.perf_counter() - start,
                 train_samples_per_s=train_rate, eval_samples_per_s=valid_result.samples_per_s,
-                peak_memory_mb=peak_memory_mb(device), is_best=is_best)
-            live = None if is_best or best is None else _snapshot(model)
+                peak_memory_mb=peak_memory_mb(device), is_best=is_best, stop=stop)
+            live = _snapshot(model) if keep_best and not is_best and best is not None else None
             if live is not None:
                 model.load_state_dict(best)
+            model.eval()
             yield result
-            if not is_best and since_best >= cfg.patience:
+            if stop:
                 break
             if live is not None:
                 model.load_state_dict(live)
     finally:
-        if best is not None:
+        if keep_best and best is not None:
             model.load_state_dict(best)
         model.eval()
 

@@ -71,6 +71,13 @@ def test_official_split_is_speaker_disjoint(speech_commands: Path) -> None:
     assert not speakers["valid"] & speakers["test"]
 
 
+def test_random_split_sizes_are_the_reference_studys() -> None:
+    """R's sample(size = 0.6 * n) truncates: v0.01's 64,727 clips give 38,836 / 12,945 /
+    12,946 (docs/replication.md)."""
+    sizes = {k: len(v) for k, v in random_split_indices(64_727).items()}
+    assert sizes == {"train": 38_836, "valid": 12_945, "test": 12_946}
+
+
 def test_random_split_indices_deterministic_disjoint_covering() -> None:
     n = 1001
     a, b = random_split_indices(n, seed=3), random_split_indices(n, seed=3)
@@ -79,7 +86,7 @@ def test_random_split_indices_deterministic_disjoint_covering() -> None:
     assert not np.array_equal(a["test"], c["test"])
     joined = np.concatenate(list(a.values()))
     assert sorted(joined.tolist()) == list(range(n))  # disjoint and covering
-    assert [len(a[s]) for s in ("train", "valid", "test")] == [601, 200, 200]
+    assert [len(a[s]) for s in ("train", "valid", "test")] == [600, 200, 201]
 
 
 def test_random_split_of_a_folder(speech_commands: Path) -> None:
@@ -87,7 +94,7 @@ def test_random_split_of_a_folder(speech_commands: Path) -> None:
     parts = random_split(clips, seed=0)
     assert parts == random_split(list(reversed(clips)), seed=0)  # order of input irrelevant
     assert sorted(c for p in parts.values() for c in p) == clips
-    assert [len(p) for p in parts.values()] == [28, 10, 10]
+    assert [len(p) for p in parts.values()] == [28, 9, 11]
     cache = prepare(None, speech_commands)
     rows = cache.split_rows("random", seed=0)
     assert {s: sorted(cache.paths[r] for r in rows[s]) for s in rows} == parts
@@ -109,7 +116,7 @@ def test_load_splits_official(speech_commands: Path) -> None:
 def test_load_splits_random(speech_commands: Path) -> None:
     a = load_splits(None, root=speech_commands, split="random", split_seed=1)
     b = load_splits(None, root=speech_commands, split="random", split_seed=1)
-    assert [len(c.labels) for c in (a.train, a.valid, a.test)] == [28, 10, 10]
+    assert [len(c.labels) for c in (a.train, a.valid, a.test)] == [28, 9, 11]
     assert np.array_equal(a.test.audio, b.test.audio)
     assert np.array_equal(a.test.labels, b.test.labels)
 
@@ -133,8 +140,8 @@ def test_info_json(speech_commands: Path, capsys: pytest.CaptureFixture[str]) ->
     main(["data", "info", "--root", str(speech_commands), "--json", "--split", "random",
           "--split-seed", "5"])
     out = json.loads(capsys.readouterr().out)
-    assert out["splits"] == {"train": 28, "valid": 10, "test": 10}
-    assert sum(v["test"] for v in out["per_label"].values()) == 10
+    assert out["splits"] == {"train": 28, "valid": 9, "test": 11}
+    assert sum(v["test"] for v in out["per_label"].values()) == 11
 
 
 def test_info_table_and_prepare(speech_commands: Path, capsys: pytest.CaptureFixture[str]) -> None:

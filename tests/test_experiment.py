@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import optuna
@@ -13,8 +14,9 @@ from harness.experiment_file import load_experiment
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "experiments").glob("*.toml"))
-TRAIN_FIELDS = ("epochs", "batch_size", "max_lr", "patience", "weight_decay", "amp",
-                "channels_last", "compile")
+TRAIN_FIELDS = ("recipe", "epochs", "batch_size", "lr", "schedule", "beta1", "beta2",
+                "weight_decay", "patience", "min_delta", "test_weights", "amp", "channels_last",
+                "compile")
 
 GOOD = """
 name = "good"
@@ -40,8 +42,8 @@ def write(tmp_path: Path, text: str, name: str = "exp.toml") -> Path:
 
 def test_shipped_experiments_are_valid() -> None:
     names = {p.stem for p in SHIPPED}
-    assert {"quick", "complex_vs_magnitude", "official_split", "frontends", "models",
-            "tune"} <= names
+    assert {"quick", "complex_vs_magnitude", "as_written", "official_split", "frontends",
+            "models", "tune"} <= names
     for path in SHIPPED:
         exp = check_pipelines(load_experiment(path))
         assert exp.name == path.stem
@@ -51,11 +53,12 @@ def test_shipped_experiments_are_valid() -> None:
 
 def test_quick_is_the_promised_grid() -> None:
     exp = load_experiment("quick")  # a bare name is looked up in experiments/
-    assert exp.fixed["data.dataset"] == "synth_commands"
+    assert exp.fixed["data.dataset"] == "synth_commands_small"
+    assert exp.workers == 2 and exp.margin == 0.05
     assert exp.fixed["data.split"] == "official"
     assert exp.fixed["model"] == "seed_cnn" and exp.fixed["model.width"] == 0.25
-    assert {"magnitude", "log_power", "complex", "complex_log"} <= set(exp.space["frontend"])
-    assert len(exp.seeds) == 3 and exp.sampler == "grid"
+    assert {"log_power", "complex"} <= set(exp.space["frontend"])
+    assert len(exp.seeds) >= 5 and exp.sampler == "grid"  # the fewest replicates for a verdict
 
 
 def test_grid_and_flat_params(tmp_path: Path) -> None:
@@ -71,6 +74,41 @@ def test_grid_and_flat_params(tmp_path: Path) -> None:
         assert key in params, key
     assert params["data.split"] == "random" and params["batch_size"] == 32
     assert exp.searched == ["frontend", "batch_size", "seed"]
+    # the recipe's values filled in, the file's own kept; each replicate its own split
+    assert (params["recipe"], params["lr"], params["beta1"], params["epochs"]) == \
+        ("as_ran", 4e-4, 0.95, 2)
+    assert [exp.params(p)["data.split_seed"] for p in grid] == [p["seed"] for p in grid]
+
+
+def test_recipe_and_its_overrides(tmp_path: Path) -> None:
+    text = GOOD.replace("epochs = 2", 'recipe = "as_written"\nlr = 3e-3\ntest_weights = "best"')
+    text = text.replace('split = "random"', 'split = "random"\nsplit_seed = 7')
+    exp = load_experiment(write(tmp_path, text))
+    params = exp.params(exp.grid()[-1])
+    assert (params["recipe"], params["schedule"], params["lr"], params["test_weights"],
+            params["epochs"], params["data.split_seed"]) == \
+        ("as_written", "one_cycle", 3e-3, "best", 50, 7)
+    for bad, message in (('recipe = "as_planned"', "unknown recipe 'as_planned'; known: "
+                                                   "as_ran, as_written"),
+                         ('schedule = "cosine"', "schedule='cosine': use one of"),
+                         ('test_weights = 1', "1 is not a str"),
+                         ("[report]\nmargin = 2", "[report] margin: 2: an accuracy")):
+        text = GOOD + bad if "report" in bad else GOOD.replace("epochs = 2", bad)
+        with pytest.raises(HarnessError, match=re.escape(message)):
+            load_experiment(write(tmp_path, text))
+
+
+def test_a_key_added_with_a_default_does_not_fork_the_study(tmp_path: Path) -> None:
+    """The study's identity is what the file gives, not the defaults filled in beside it."""
+    import dataclasses
+
+    from harness.sweep import SweepPlan
+
+    exp = load_experiment(write(tmp_path, GOOD))
+    later = dataclasses.replace(exp, fixed={**exp.fixed, "a_new_key": 1.5})  # a new default
+    assert SweepPlan.create(later).fixed_id == SweepPlan.create(exp).fixed_id
+    pinned = load_experiment(write(tmp_path, GOOD), {"epochs": 3})
+    assert SweepPlan.create(pinned).fixed_id != SweepPlan.create(exp).fixed_id
 
 
 def test_overrides_pin_keys(tmp_path: Path) -> None:
@@ -86,17 +124,17 @@ def test_overrides_pin_keys(tmp_path: Path) -> None:
 
 def test_ranges_suggest_through_optuna(tmp_path: Path) -> None:
     text = GOOD.replace('batch_size = [32, 64]', """batch_size = {low = 16, high = 64}
-max_lr = {low = 1e-4, high = 1e-1, log = true}
+lr = {low = 1e-4, high = 1e-1, log = true}
 "model.dropout" = {low = 0, high = 1}""").replace("[search]", '[search]\nsampler = "tpe"\n'
                                                   "n_trials = 4")
     exp = load_experiment(write(tmp_path, text))
     assert exp.space["batch_size"] == Range(16, 64, integer=True)
     assert not exp.space["model.dropout"].integer  # a float option of a float field
-    assert exp.space["max_lr"].log
+    assert exp.space["lr"].log
     trial = optuna.create_study().ask()
     got = exp.suggest(trial)
     assert isinstance(got["batch_size"], int) and 16 <= got["batch_size"] <= 64
-    assert 1e-4 <= got["max_lr"] <= 1e-1 and got["seed"] in (0, 1)
+    assert 1e-4 <= got["lr"] <= 1e-1 and got["seed"] in (0, 1)
 
 
 BAD = [  # (replace this, with that, message fragment)
@@ -114,13 +152,13 @@ BAD = [  # (replace this, with that, message fragment)
      "frontend.n_fft: front-end 'magnitude': option n_fft=1024.5 must be int"),
     ("batch_size = [32, 64]", "batch_size = []", "[search.space] batch_size: an empty list"),
     ("batch_size = [32, 64]", "batch_size = [32, 32]", "listed twice"),
-    ("batch_size = [32, 64]", "max_lr = {low = 0.1, high = 0.01}",
-     "[search.space] max_lr: low (0.1) must be below high (0.01)"),
-    ("batch_size = [32, 64]", "max_lr = {low = 0.0, high = 0.1, log = true}",
+    ("batch_size = [32, 64]", "lr = {low = 0.1, high = 0.01}",
+     "[search.space] lr: low (0.1) must be below high (0.01)"),
+    ("batch_size = [32, 64]", "lr = {low = 0.0, high = 0.1, log = true}",
      "a log range needs low > 0"),
-    ("batch_size = [32, 64]", "max_lr = {low = 0.001, high = 0.1}",
-     "[search.space] max_lr: a grid needs a list of values"),
-    ("batch_size = [32, 64]", "max_lr = {low = 0.001, high = 0.1, step = 2}",
+    ("batch_size = [32, 64]", "lr = {low = 0.001, high = 0.1}",
+     "[search.space] lr: a grid needs a list of values"),
+    ("batch_size = [32, 64]", "lr = {low = 0.001, high = 0.1, step = 2}",
      "unknown key 'step'"),
     ("[search]", '[search]\nsampler = "tpe"', "[search] n_trials: tpe needs a positive"),
     ("[search]", '[search]\nsampler = "bayes"', "[search] sampler: 'bayes'"),

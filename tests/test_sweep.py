@@ -25,10 +25,11 @@ from harness.cli import main
 from harness.tracking import Tracker
 
 REPO = Path(__file__).resolve().parents[1]
-EPOCH_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "lr",
+EPOCH_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "beta1",
                  "train_samples_per_s", "eval_samples_per_s")
 FINAL_METRICS = ("test_loss", "test_acc", "best_epoch", "best_valid_acc",
-                 "frontend_samples_per_s", "peak_memory_mb")
+                 "frontend_samples_per_s", "peak_memory_mb", "tested_epoch", "epochs_run",
+                 "converged")
 TRIAL_TAGS = ("state", "fail_reason", "trial_number", "device", "torch_version",
               "torchaudio_version", "git_commit", "experiment_file")
 
@@ -39,7 +40,8 @@ def tiny_experiment(folder: Path, *, name: str = "tiny", epochs: int = 2,
                     space: str = 'frontend = ["magnitude", "complex"]',
                     search: str = "", seeds: str = "[0, 1]") -> Path:
     """A 30-clip, 3-word folder and an experiment over it with a 1/8-width seed CNN
-    (hop 400: 41 frames a clip, a third of the default's work)."""
+    (hop 400: 41 frames a clip, a third of the default's work, so padding 1) trained
+    with one-cycle to 1e-2."""
     root = make_speech_commands(folder / "sc", words=("no", "on", "yes"), speakers=5)
     path = folder / f"{name}.toml"
     path.write_text(f"""
@@ -49,7 +51,9 @@ root = "{root}"
 [train]
 model = "seed_cnn"
 "model.width" = 0.125
+"model.padding" = 1
 "frontend.hop_length" = 400
+recipe = "as_written"
 epochs = {epochs}
 batch_size = 8
 [search]
@@ -132,8 +136,13 @@ def test_sweep_logs_every_trial_and_resumes(tmp_path: Path, tracking_uri: str,
         assert run.info.status == "FINISHED" and tags["state"] == "COMPLETE"
         assert all(tags.get(k) is not None for k in TRIAL_TAGS)
         assert tags["device"] == "cpu" and tags["experiment_file"] == str(exp)
-        assert {"frontend", "model", "seed", "epochs", "batch_size", "max_lr", "patience",
-                "model.width", "data.dataset", "data.split", "data.root"} <= set(params)
+        assert {"frontend", "model", "seed", "recipe", "epochs", "batch_size", "lr", "schedule",
+                "beta1", "beta2", "patience", "test_weights", "model.width", "data.dataset",
+                "data.split", "data.root"} <= set(params)
+        assert (params["recipe"], params["lr"], params["test_weights"]) == \
+            ("as_written", "0.01", "last")
+        assert metrics["tested_epoch"] == metrics["epochs_run"] == 2
+        assert tags["stop_reason"] in ("epoch_cap", "early_stopping")
         assert params["model.width"] == "0.125" and params["batch_size"] == "8"
         assert set(FINAL_METRICS) <= set(metrics)
         for key in EPOCH_METRICS:
@@ -171,7 +180,7 @@ def test_failing_trial_is_recorded_and_the_sweep_goes_on(
 
 def test_median_pruner_stops_hopeless_trials(
         tmp_path: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    # max_lr 1e-12 never moves the weights (valid acc stays near 1/3), 1e-2 learns the tones
+    # lr 1e-12 never moves the weights (valid acc stays near 1/3), 1e-2 learns the tones
     # (0.9 or more by epoch 2). The grid runs the seeds outermost, so the 5 start-up trials
     # the median pruner waits for hold both rates; after them a 1e-12 trial sits below the
     # median at epoch 2 and is pruned.
@@ -187,21 +196,23 @@ frontend = "log_power"
 "frontend.hop_length" = 400
 model = "seed_cnn"
 "model.width" = 0.125
+"model.padding" = 1
 "model.dropout" = 0.0
 "model.conv_dropout" = 0.0
+recipe = "as_written"
 epochs = 3
 batch_size = 8
 [search]
 pruner = "median"
 seeds = [0, 1, 2, 3, 4]
 [search.space]
-max_lr = [1e-2, 1e-12]
+lr = [1e-2, 1e-12]
 """)
     monkeypatch.chdir(tmp_path)
     assert main(["sweep", str(exp), "--tracking-uri", tracking_uri]) == 0
 
     study = load_study(tmp_path)
-    states = {(t.params["seed"], t.params["max_lr"]): t.state.name for t in study.trials}
+    states = {(t.params["seed"], t.params["lr"]): t.state.name for t in study.trials}
     assert len(states) == 10
     startup = [(0, 1e-2), (0, 1e-12), (1, 1e-2), (1, 1e-12), (2, 1e-2)]
     assert all(states[key] == "COMPLETE" for key in startup)
@@ -223,14 +234,14 @@ def test_random_sampler_pairs_seeds(tmp_path: Path, tracking_uri: str,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     exp = tiny_experiment(tmp_path, epochs=1, search='sampler = "random"\nn_trials = 2',
                           space='frontend = ["complex"]\n'
-                                'max_lr = {low = 1e-3, high = 1e-2, log = true}')
+                                'lr = {low = 1e-3, high = 1e-2, log = true}')
     monkeypatch.chdir(tmp_path)
     assert main(["sweep", str(exp), "--tracking-uri", tracking_uri]) == 0
     assert main(["sweep", str(exp), "--tracking-uri", tracking_uri, "--trials", "2"]) == 0
 
     seeds_by_lr: dict[float, set[int]] = {}
     for p in map(dict, complete_params(load_study(tmp_path))):
-        seeds_by_lr.setdefault(p["max_lr"], set()).add(p["seed"])
+        seeds_by_lr.setdefault(p["lr"], set()).add(p["seed"])
     assert len(seeds_by_lr) == 2  # n_trials 2 = 1 configuration x 2 seeds, then 1 more
     assert all(seeds == {0, 1} for seeds in seeds_by_lr.values())
 
@@ -247,7 +258,9 @@ def test_tracker_api_states_and_parent(tmp_path: Path, tracking_uri: str) -> Non
         if state == "COMPLETE":
             run.log_test(test_loss=0.9, test_acc=0.6, confusion=np.eye(2, dtype=int),
                          labels=["a", "b"], best_epoch=1, best_valid_acc=0.4,
-                         frontend_samples_per_s=100.0, peak_memory_mb=50.0)
+                         frontend_samples_per_s=100.0, peak_memory_mb=50.0,
+                         tested_epoch=1, epochs_run=1, stop_reason="epoch_cap",
+                         converged=False)
         run.finish(state, "diverged" if state == "FAIL" else "")
     parents, children = runs(tracking_uri, "api")
     assert len(parents) == 1
@@ -255,3 +268,38 @@ def test_tracker_api_states_and_parent(tmp_path: Path, tracking_uri: str) -> Non
     assert got == {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
     artifact_uri = children[0].info.artifact_uri
     assert artifact_uri.startswith((tmp_path / "mlartifacts" / "api").as_uri())
+
+
+def test_the_reference_study_runs_as_it_ran(tmp_path: Path, tracking_uri: str,
+                                             harness_data_dir: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """complex_vs_magnitude.toml, on a tiny v0.01-layout folder where the download puts it:
+    Adam at a constant 4e-4 with beta1 0.95 every epoch, the last weights tested, padding 0,
+    a random split drawn per replicate."""
+    from harness.data.speech_commands import WORDS_V001
+
+    make_speech_commands(harness_data_dir / "SpeechCommands" / "speech_commands_v0.01",
+                         words=WORDS_V001, speakers=5, clips_per_speaker=1)
+    monkeypatch.chdir(tmp_path)
+    exp = REPO / "experiments" / "complex_vs_magnitude.toml"
+    assert main(["sweep", str(exp), "--tracking-uri", tracking_uri, "--trials", "2",
+                 "--epochs", "2", "--set", "model.width=0.125", "--set", "batch_size=16",
+                 "--set", "frontend=complex"]) == 0
+    _, children = runs(tracking_uri, "complex_vs_magnitude")
+    assert len(children) == 2
+    client = MlflowClient(tracking_uri=tracking_uri)
+    for run in children:
+        params = run.data.params
+        assert (params["recipe"], params["lr"], params["beta1"], params["beta2"],
+                params["schedule"], params["test_weights"]) == \
+            ("as_ran", "0.0004", "0.95", "0.999", "constant", "last")
+        assert params["data.split"] == "random"
+        assert params["data.split_seed"] == params["seed"]  # each replicate its own split
+        for key, value in (("lr", 4e-4), ("beta1", 0.95)):
+            history = client.get_metric_history(run.info.run_id, key)
+            assert [m.step for m in history] == [1, 2]
+            assert all(m.value == pytest.approx(value) for m in history), key
+        assert run.data.metrics["tested_epoch"] == 2  # the last epoch's weights
+        assert "model.padding" not in params or params["model.padding"] == "0"
+    seeds = sorted(r.data.params["seed"] for r in children)
+    assert seeds == ["0", "1"]

@@ -99,7 +99,10 @@ def build(seed: int = 0) -> tuple[TinyFrontend, TinyCNN]:
 
 
 def cfg(**kw) -> TrainConfig:
-    return TrainConfig(**{"epochs": 4, "batch_size": 32, "device": "cpu", **kw})
+    """One-cycle to 1e-2 (learns the tones in 4 epochs), best weights kept: the tests of
+    weight keeping read the best; the recipes' own values are tested at the end."""
+    return TrainConfig(**{"recipe": "as_written", "lr": 1e-2, "test_weights": "best",
+                          "epochs": 4, "batch_size": 32, "device": "cpu", **kw})
 
 
 def state_equal(a: nn.Module, b: nn.Module) -> bool:
@@ -147,7 +150,7 @@ def test_throughput_figures_present_and_positive(trained, data):
     frontend, _, results = trained
     for r in results:
         assert all(getattr(r, f) > 0 for f in TIMING)
-        assert 0 < r.lr <= cfg().max_lr
+        assert 0 < r.lr <= cfg().lr
     assert frontend_throughput(frontend, data["test"], cfg()) > 0
     assert evaluate(trained[1], frontend, data["test"], cfg()).samples_per_s > 0
 
@@ -223,7 +226,7 @@ def test_divergence_in_a_later_epoch_leaves_the_best_weights(data):
 def test_huge_lr_diverges(data):
     frontend, model = build()
     with pytest.raises(DivergedError, match="epoch 1"):
-        list(fit(model, frontend, data["train"], data["valid"], cfg(max_lr=1e30)))
+        list(fit(model, frontend, data["train"], data["valid"], cfg(lr=1e30)))
 
 
 def test_checkpoint_round_trips_with_weights_only(trained, data, tmp_path):
@@ -272,7 +275,9 @@ def test_partial_batches_and_small_splits(data):
 
 
 def test_config_and_device_errors():
-    for bad in ({"epochs": 0}, {"batch_size": 0}, {"max_lr": 0.0}, {"patience": -1}):
+    for bad in ({"epochs": 0}, {"batch_size": 0}, {"lr": 0.0}, {"patience": -1},
+                {"recipe": "as_planned"}, {"schedule": "cosine"}, {"beta1": 1.0},
+                {"test_weights": "middle"}, {"recipe": "as_written", "beta1": 0.5}):
         with pytest.raises(HarnessError):
             TrainConfig(**bad)
     assert resolve_device("cpu") == torch.device("cpu")
@@ -326,25 +331,108 @@ def test_train_command_json(sc_root, tmp_path, capsys):
     assert t["frontend_samples_per_s"] > 0
     assert report["labels"] == ["no", "off", "on", "yes"]
     assert "valid loss" in err and "test: loss" in err
+    assert "recipe as_ran: constant lr 0.0004, betas (0.95, 0.999)" in err
+    assert report["config"]["lr"] == 4e-4 and report["config"]["beta1"] == 0.95
+    assert all(e["lr"] == pytest.approx(4e-4) and e["beta1"] == 0.95 for e in report["epochs"])
+    assert report["tested_epoch"] == 2 and report["stop_reason"] == "epoch_cap"
     assert set(torch.load(ckpt, weights_only=True)) > {"classifier.4.weight"}
 
 
 def test_train_command_errors(sc_root, capsys):
     base = ["train", "--root", sc_root, "--epochs", "1"]
     assert main([*base, "--device", "tpu"]) == 2
-    assert main([*base, "--max-lr", "0"]) == 2
+    assert main([*base, "--lr", "0"]) == 2
     assert main([*base, "--model-opt", "width"]) == 2
     err = capsys.readouterr().err
-    assert "device 'tpu'" in err and "max_lr=0.0" in err and "--model-opt 'width'" in err
+    assert "device 'tpu'" in err and "lr=0.0" in err and "--model-opt 'width'" in err
 
 
 def test_lr_find_command_writes_csv_and_png(sc_root, tmp_path, capsys):
     argv = ["lr-find", "--root", sc_root, "--frontend", "log_mel", "--frontend-opt",
-            "n_mels=32", "--model", "seed_cnn", "--model-opt", "width=0.125", "--batch-size",
+            "n_mels=32", "--model", "seed_cnn", "--model-opt", "width=0.125", "--model-opt",
+            "padding=1", "--batch-size",
             "16", "--steps", "8",
             "--min-lr", "1e-4", "--max-lr", "1", "--out", str(tmp_path / "lr")]
     assert main(argv) == 0
-    assert "suggested --max-lr" in capsys.readouterr().err
+    assert "suggested one-cycle peak: --recipe as_written --lr" in capsys.readouterr().err
     assert (tmp_path / "lr" / "lr_find.csv").read_text().startswith("step,lr,loss,smoothed_loss")
     assert (tmp_path / "lr" / "lr_find.png").stat().st_size > 0
     assert main([*argv[:-2], "--min-lr", "1", "--max-lr", "0.1"]) == 2
+
+
+# --- recipes --------------------------------------------------------------------------
+
+def test_as_ran_values_reach_the_optimizer_and_stay(data):
+    """as_ran: Adam at a constant 4e-4 with betas (0.95, 0.999), as the post's code ran."""
+    from harness.recipes import RECIPES, build_optimizer
+
+    recipe = RECIPES.create("as_ran")
+    model = TinyCNN()
+    optimizer, _ = build_optimizer(model.parameters(), recipe, steps_per_epoch=8)
+    assert isinstance(optimizer, torch.optim.Adam)
+    group = optimizer.param_groups[0]
+    assert (group["lr"], group["betas"], group["weight_decay"]) == (4e-4, (0.95, 0.999), 0.0)
+    frontend, model = build()
+    results = list(fit(model, frontend, data["train"], data["valid"],
+                       TrainConfig(epochs=3, batch_size=32, device="cpu")))
+    assert [r.lr for r in results] == [4e-4] * 3 and [r.beta1 for r in results] == [0.95] * 3
+
+
+def test_as_written_starts_where_as_ran_stayed_then_cycles():
+    """One-cycle's state at step 0 is as_ran's for the whole run: lr 1e-2 / 25, beta1 0.95."""
+    from harness.recipes import RECIPES, build_optimizer
+
+    optimizer, scheduler = build_optimizer(TinyCNN().parameters(), RECIPES.create("as_written"),
+                                           steps_per_epoch=10)
+    group = optimizer.param_groups[0]
+    assert group["lr"] == pytest.approx(4e-4) and group["betas"] == (0.95, 0.999)
+    lrs, beta1s = [], []
+    for _ in range(50 * 10):
+        optimizer.step()
+        scheduler.step()
+        lrs.append(group["lr"])
+        beta1s.append(group["betas"][0])
+    peak = int(np.argmax(lrs))
+    assert max(lrs) == pytest.approx(1e-2) and peak == pytest.approx(0.3 * 500, abs=2)
+    assert min(beta1s) == pytest.approx(0.85) and int(np.argmin(beta1s)) == peak
+
+
+def test_last_weights_are_what_a_last_weights_recipe_tests(data):
+    frontend, model = build()
+    results = list(fit(model, frontend, data["train"], data["wrong"],
+                       cfg(epochs=20, patience=2, test_weights="last")))
+    assert results[-1].stop == "early_stopping" and len(results) < 20
+    assert not results[-1].is_best
+    held = evaluate(model, frontend, data["wrong"], cfg())
+    assert held.loss == pytest.approx(results[-1].valid_loss, rel=1e-6)
+    assert held.loss > min(r.valid_loss for r in results)
+    assert held.predictions.shape == (64,) and (held.predictions < N_CLASSES).all()
+
+
+def test_min_delta_needs_a_real_improvement(data):
+    frontend, model = build()
+    results = list(fit(model, frontend, data["train"], data["valid"],
+                       cfg(epochs=6, patience=1, min_delta=10.0)))
+    assert [r.is_best for r in results] == [True, False]  # nothing beats the first by 10
+    assert results[-1].stop == "early_stopping"
+
+
+def test_stop_reasons_and_the_convergence_rule():
+    from harness.recipes import converged
+
+    def run(*rows: tuple[float, bool, str]) -> list[EpochResult]:
+        return [EpochResult(epoch=i + 1, train_loss=1, train_acc=0, valid_loss=1, valid_acc=0,
+                            lr=lr, beta1=0.95, epoch_seconds=1, train_samples_per_s=1,
+                            eval_samples_per_s=1, peak_memory_mb=1, is_best=best, stop=stop)
+                for i, (lr, best, stop) in enumerate(rows)]
+
+    flat = 4e-4
+    assert converged(run((flat, True, ""), (flat, False, ""), (flat, False, "early_stopping")))
+    assert not converged(run((flat, True, ""), (flat, True, "epoch_cap")))  # still falling
+    assert converged(run((flat, True, ""), (flat, False, "epoch_cap")))     # levelled off
+    # stopped early while a one-cycle LR was still climbing: the LR, not the model, stopped it
+    assert not converged(run((1e-3, True, ""), (2e-3, False, ""), (3e-3, False, "early_stopping")))
+    assert converged(run((3e-3, True, ""), (2e-3, False, ""), (1e-3, False, "early_stopping")))
+    assert not converged(run((flat, True, "")))  # pruned or interrupted: no stop
+    assert not converged([])
+

@@ -27,7 +27,7 @@ def sweep(args: argparse.Namespace) -> int:
     from harness.sweep import Study, SweepPlan, finish, prepare
     from harness.worker import new_budget, run_workers, work
 
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise HarnessError(f"--workers {args.workers}: give 1 or more")
     if args.trials is not None and args.trials < 1:
         raise HarnessError(f"--trials {args.trials}: give 1 or more")
@@ -38,6 +38,7 @@ def sweep(args: argparse.Namespace) -> int:
         overrides["device"] = args.device
     exp = load_experiment(args.experiment, overrides)
     exp = check_pipelines(exp)
+    args.workers = args.workers or exp.workers  # the file's [search] workers, else 1
     for fe, model, why in exp.excluded:
         console.print(f"skipping {fe} + {model}: {why}")
     plan = SweepPlan.create(exp, args.storage, args.tracking_uri)
@@ -50,7 +51,9 @@ def sweep(args: argparse.Namespace) -> int:
                   f"({args.workers} worker{'s' if args.workers > 1 else ''})\n"
                   f"  Optuna: {plan.storage}\n  MLflow: {plan.tracking_uri}")
     budget = new_budget(grid_budget)
-    epochs = int(exp.fixed.get("epochs", 0))
+    from harness.recipes import resolve
+
+    epochs = resolve(exp.fixed).epochs  # the cap; a searched epochs shows the recipe's
 
     with progress() as bar:
         trials_task = bar.add_task("trials", total=todo)

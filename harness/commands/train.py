@@ -38,13 +38,15 @@ COLUMNS = ("epoch", "train loss", "train acc", "valid loss", "valid acc", "lr", 
 
 def _setup(args: argparse.Namespace,
            cfg_fields: dict) -> tuple[TrainConfig, SplitData, nn.Module, nn.Module]:
-    """TrainConfig from the flags, the data, then front-end and model built after seeding."""
+    """TrainConfig from the flags (None: the recipe's value), the data, then front-end and
+    model built after seeding."""
     cfg = TrainConfig(batch_size=args.batch_size, seed=args.seed, device=args.device,
                       amp=args.amp, channels_last=args.channels_last, compile=args.compile,
                       **cfg_fields)
     frontend_opts = parse_options(args.frontend_opt, "--frontend-opt")
     model_opts = parse_options(args.model_opt, "--model-opt")
-    splits = load_splits(_dataset(args), args.root, args.split, args.split_seed)
+    split_seed = args.seed if args.split_seed is None else args.split_seed
+    splits = load_splits(_dataset(args), args.root, args.split, split_seed)
     seed_everything(cfg.seed)  # the initial weights draw from torch's global generator
     frontend, model = build_pipeline(args.frontend, args.model, len(splits.labels),
                                      frontend_opts, model_opts)
@@ -66,15 +68,20 @@ def _device_name(device: torch.device) -> str:
 
 
 def train(args: argparse.Namespace) -> int:
+    from harness.recipes import KEY_TYPES, converged
+
     cfg, splits, frontend, model = _setup(
-        args, {"epochs": args.epochs, "max_lr": args.max_lr, "patience": args.patience})
+        args, {"recipe": args.recipe, **{k: getattr(args, k) for k in KEY_TYPES
+                                         if k != "batch_size"}})
     device = resolve_device(cfg.device)
     params = sum(p.numel() for p in model.parameters())
     console.print(
         f"{splits.dataset} ({args.split} split): {len(splits.train.labels)} train, "
         f"{len(splits.valid.labels)} valid, {len(splits.test.labels)} test clips, "
         f"{len(splits.labels)} words | {args.frontend} -> {args.model}, {params:,} parameters "
-        f"| {_device_name(device)}", highlight=False)
+        f"| {_device_name(device)}\nrecipe {cfg.recipe}: {cfg.schedule} lr {cfg.lr:g}, betas "
+        f"({cfg.beta1:g}, {cfg.beta2:g}), batch {cfg.batch_size}, at most {cfg.epochs} epochs, "
+        f"patience {cfg.patience}, test the {cfg.test_weights} weights", highlight=False)
     console.print(" ".join(f"{c:>10}" for c in COLUMNS), style="bold", highlight=False,
                   soft_wrap=True)
     epochs = []
@@ -87,16 +94,19 @@ def train(args: argparse.Namespace) -> int:
                 f"{r.train_samples_per_s:>10,.0f}" + (" *" if r.is_best else ""),
                 highlight=False, soft_wrap=True)
     except DivergedError as exc:
-        raise HarnessError(f"{exc} (--max-lr {cfg.max_lr:g})") from exc
-    best = next((r for r in reversed(epochs) if r.is_best), epochs[-1])  # the weights kept
+        raise HarnessError(f"{exc} (--lr {cfg.lr:g})") from exc
+    best = next((r for r in reversed(epochs) if r.is_best), epochs[-1])
+    tested = epochs[-1] if cfg.test_weights == "last" else best
     test = evaluate(model, frontend, splits.test, cfg)
     frontend_rate = frontend_throughput(frontend, splits.test, cfg)
-    stopped = f", stopped early after {len(epochs)}" if len(epochs) < cfg.epochs else ""
-    console.print(f"test: loss {test.loss:.4f}, acc {test.acc:.4f} (best epoch {best.epoch}"
-                  f"{stopped}; * = best so far)", highlight=False)
+    done = "converged" if converged(epochs) else "NOT converged"
+    console.print(f"test: loss {test.loss:.4f}, acc {test.acc:.4f} (weights of epoch "
+                  f"{tested.epoch}, the {cfg.test_weights}; best epoch {best.epoch}; stopped by "
+                  f"{epochs[-1].stop.replace('_', ' ')} after {len(epochs)}, {done}; "
+                  "* = best so far)", highlight=False)
     if args.checkpoint:
         path = save_checkpoint(model, args.checkpoint)
-        console.print(f"best weights: {path}", highlight=False)
+        console.print(f"tested weights: {path}", highlight=False)
     if args.json:
         # Epoch 1 carries the warm-up (and compilation): medians over the later epochs.
         steady = epochs[1:] or epochs
@@ -111,6 +121,9 @@ def train(args: argparse.Namespace) -> int:
         print(json.dumps({
             "epochs": [dataclasses.asdict(r) for r in epochs],
             "best_epoch": best.epoch,
+            "tested_epoch": tested.epoch,
+            "stop_reason": epochs[-1].stop,
+            "converged": converged(epochs),
             "test": {"loss": test.loss, "acc": test.acc, "confusion": test.confusion.tolist()},
             "throughput": throughput,
             "params": params,
@@ -137,6 +150,7 @@ def lr_find(args: argparse.Namespace) -> int:
         f"{len(result.lrs)} steps, LR {result.lrs[0]:.2g} -> {result.lrs[-1]:.2g} ({end})\n"
         f"lowest smoothed loss {lowest:.4f} at LR {result.min_loss_lr:.3g}; "
         f"steepest descent at LR {result.steepest_lr:.3g}\n"
-        f"suggested --max-lr {result.suggested_lr:.3g} (LR of the lowest loss / 10)\n"
+        f"suggested one-cycle peak: --recipe as_written --lr {result.suggested_lr:.3g} "
+        "(LR of the lowest loss / 10)\n"
         f"wrote {csv_path} and {png_path}", highlight=False)
     return 0

@@ -35,7 +35,8 @@ from harness.data.speech_commands import (
 from harness.errors import HarnessError
 
 __all__ = [
-    "DATASETS", "Cache", "Clips", "SplitData", "data_dir", "load_splits", "prepare", "source",
+    "DATASETS", "SPLITS", "SYNTHETIC", "SYNTH_SETS", "Cache", "Clips", "SplitData", "data_dir",
+    "load_splits", "prepare", "source",
 ]
 
 # name -> the word folders it must have (its labels, sorted)
@@ -43,8 +44,15 @@ DATASETS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "speech_commands_v0.01": WORDS_V001,
     "speech_commands_v0.02": WORDS_V002,
     "synth_commands": WORDS_V001,
+    "synth_commands_small": WORDS_V001,
 })
+# The offline synthetic sets: name -> harness.data.synth.SynthConfig fields over its defaults.
+# `synth_commands_small` (200 speakers, 6,000 clips) is the quick study's: an epoch is half
+# as long, so a small CNN trains to early stopping within the quick study's minutes.
+SYNTH_SETS: Mapping[str, Mapping[str, int]] = MappingProxyType({
+    "synth_commands": {}, "synth_commands_small": {"speakers": 200}})
 SPLITS = ("official", "random")
+SYNTHETIC = frozenset(SYNTH_SETS)  # generated speech: every verdict on it says so
 
 
 @dataclass(frozen=True)
@@ -87,8 +95,8 @@ def source(dataset: str | None, root: str | Path | None) -> tuple[str, Path]:
         return dataset or path.name, path
     if dataset is None:
         raise HarnessError(f"name a dataset ({', '.join(DATASETS)}) or give --root PATH")
-    if dataset == "synth_commands":
-        return dataset, _synth_folder(data_dir() / dataset)
+    if dataset in SYNTH_SETS:
+        return dataset, _synth_folder(data_dir() / dataset, **SYNTH_SETS[dataset])
     return dataset, download(dataset, data_dir())
 
 
@@ -133,7 +141,7 @@ def _take(cache: Cache, rows: np.ndarray) -> Clips:
     return Clips(audio=audio, labels=cache.label_idx[rows])
 
 
-def _synth_folder(folder: Path) -> Path:
+def _synth_folder(folder: Path, speakers: int | None = None) -> Path:
     """`folder` holding the offline spoken-keyword set, generated on first use.
 
     The generator writes `.complete` last (and renames a temp folder into
@@ -142,8 +150,8 @@ def _synth_folder(folder: Path) -> Path:
     if not (folder / ".complete").is_file():
         from harness.data.synth import generate  # espeak-ng: loaded only when generating
 
-        console.print(f"generating synth_commands into {folder} (first use)",
+        console.print(f"generating {folder.name} into {folder} (first use)",
                       markup=False, soft_wrap=True)
         folder.parent.mkdir(parents=True, exist_ok=True)
-        generate(folder)
+        generate(folder, speakers=speakers)
     return folder

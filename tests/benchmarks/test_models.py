@@ -104,3 +104,38 @@ def test_model(measure, device, tone_clips, variant: Variant, name: str, mode: s
                   parameters=sum(p.numel() for p in model.parameters()))
     assert torch.isfinite(out).all()
     assert out.shape == ((batch, N_CLASSES) if mode == "infer" else ())
+
+
+# The reference CNN's own speed path, side by side in one run: the old network (padding 1)
+# in fp32 NCHW is the baseline; padding 0 (the study's network, 1.54x fewer MACs), then
+# channels_last, bf16 autocast and both on top. Full width, the study's 2 x 257 x 101 input.
+SPEED_PATH = {  # role: (padding, amp, channels_last, target speedup over the baseline)
+    "pad1_fp32_nchw": (1, False, False, None),
+    "pad0_fp32_nchw": (0, False, False, None),
+    "pad0_fp32_cl": (0, False, True, None),
+    "pad0_bf16_nchw": (0, True, False, None),
+    "pad0_bf16_cl": (0, True, True, 4.0),
+}
+
+
+@pytest.mark.parametrize("role", list(SPEED_PATH))
+def test_seed_cnn_speed_path(measure, device, tone_clips, role: str) -> None:
+    padding, amp, channels_last, target = SPEED_PATH[role]
+    batch = CUDA_BATCH if device.type == "cuda" else CPU_BATCH
+    seed_everything(0)
+    frontend, model = build_pipeline("complex", "seed_cnn", N_CLASSES,
+                                     model_opts={"padding": padding})
+    cfg = TrainConfig(amp=amp, channels_last=channels_last, device=str(device))
+    prepare(model, frontend, cfg)
+    with torch.no_grad():
+        x = frontend(torch.from_numpy(tone_clips[0][:batch]).to(device).float() / 32768)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.arange(batch, device=device) % N_CLASSES
+    step = train_step(model, model, cfg, x, y)
+    out = measure(step, items=batch, role=role, group="seed_cnn train step: speed path",
+                  baseline=role == "pad1_fp32_nchw", target_speedup=target, min_rounds=3,
+                  unit="samples", model="seed_cnn", padding=padding, amp=amp,
+                  channels_last=channels_last, batch_size=batch,
+                  input_shape=list(x.shape[1:]))
+    assert torch.isfinite(out)

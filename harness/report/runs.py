@@ -1,4 +1,4 @@
-"""MLflow runs -> pandas -> comparison table, the complex-vs-magnitude finding, figures.
+"""MLflow runs -> pandas: the trials of one experiment, the comparison table, artifacts.
 
     python -m harness report quick                      # reports/quick/ from runs/mlflow.db
     python -m harness report quick --tracking-uri sqlite:///runs/mlflow.db --out /tmp/q
@@ -13,29 +13,32 @@ always gives byte-identical files.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
+from harness.data import SYNTHETIC
 from harness.errors import HarnessError
-from harness.stats import Paired, mean_interval, no_verdict, paired_difference
-from harness.tracking import DEFAULT_TRACKING_URI
+from harness.stats import mean_interval
+from harness.tracking import DEFAULT_MARGIN, DEFAULT_TRACKING_URI
 
-MAGNITUDE = ("power", "magnitude", "sqrt_magnitude", "log_power", "mel", "log_mel")
-PAIRS = (*(("complex", m) for m in MAGNITUDE), ("complex_log", "log_power"))
-# The reference study: same CNN, random 60/20/20 split of Speech Commands v0.01, one run each.
-STUDY = {"power": 0.8898, "mel": 0.8555, "complex": 0.9324}
 COMPLETE, PRUNED, FAILED = "COMPLETE", "PRUNED", "FAIL"
 METRICS = ("test_acc", "best_valid_acc", "best_epoch", "train_samples_per_s",
-           "eval_samples_per_s", "frontend_samples_per_s", "peak_memory_mb")
+           "eval_samples_per_s", "frontend_samples_per_s", "peak_memory_mb", "converged",
+           "tested_epoch", "epochs_run")
+# what the finding needs of every trial, NaN (never logged) where a store predates it
+COLUMNS = ("frontend", "model", "seed", "recipe", "data.dataset", "data.root", "data.split",
+           "data.split_seed", "tags.state", "tags.device", "tags.stop_reason")
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Study:
     tracking_uri: str
     runs: pd.DataFrame            # run_id, state, config, <param keys>, <METRICS>, tags, dates
     group_keys: list[str]         # frontend, model, other searched or varying params, never seed
+    margin: float = DEFAULT_MARGIN  # equivalence margin, accuracy (parent tag harness.margin)
 
 
 def resolve_tracking_uri(uri: str | None) -> str:
@@ -94,15 +98,19 @@ def load(name: str, tracking_uri: str) -> Study:
     for raw in df.loc[role == "study", "tags.harness.searched"].dropna() \
             if "tags.harness.searched" in df else []:
         searched.update(json.loads(raw))
+    margin = study_margin(df[role == "study"], name)
     runs = df[role == "trial"].copy()
     logged = [c.removeprefix("params.") for c in runs.columns if c.startswith("params.")]
     runs.columns = [c.removeprefix("params.").removeprefix("metrics.") for c in runs.columns]
-    for col in ("frontend", "model", "seed", *searched, *METRICS, "tags.state", "tags.device"):
+    for col in (*COLUMNS, *searched, *METRICS):
         if col not in runs:
             runs[col] = np.nan
     # A fixed value overridden in a later sweep (--epochs 1) lands in the same study:
     # any param that differs between trials is part of a configuration, searched or not.
     keys = searched | {k for k in logged if runs[k].fillna("").nunique() > 1}
+    if "data.split_seed" in keys and "data.split_seed" not in searched and \
+            (runs["data.split_seed"].astype(str) == runs["seed"].astype(str)).all():
+        keys.discard("data.split_seed")  # a random split per replicate: follows the seed
     params = list(dict.fromkeys(["frontend", "model", "seed", *sorted(keys)]))
     runs[params] = runs[params].fillna("").astype(str)
     runs[list(METRICS)] = runs[list(METRICS)].astype(float)
@@ -113,7 +121,24 @@ def load(name: str, tracking_uri: str) -> Study:
         [runs[k] if k == "model" else k + "=" + runs[k] for k in varying], sep=" · ")
     order = runs["seed"].map(lambda s: (len(s), s))  # numeric-looking seeds in number order
     runs = runs.assign(_o=order).sort_values(["config", "_o", "run_id"]).drop(columns="_o")
-    return Study(name, tracking_uri, runs.reset_index(drop=True), group_keys)
+    return Study(name, tracking_uri, runs.reset_index(drop=True), group_keys, margin)
+
+
+def study_margin(parents: pd.DataFrame, name: str) -> float:
+    """The parent run's `harness.margin` tag (accuracy units), else DEFAULT_MARGIN."""
+    col = "tags.harness.margin"
+    values = parents[col].dropna() if col in parents else []
+    if not len(values):
+        return DEFAULT_MARGIN
+    try:
+        margin = float(values.iloc[0])
+    except ValueError:
+        margin = math.nan
+    if not margin > 0:
+        raise HarnessError(f"experiment {name!r}: tag harness.margin on the study run is "
+                           f"{values.iloc[0]!r}; it must be a positive accuracy difference "
+                           "such as 0.005")
+    return margin
 
 
 def comparison_table(study: Study) -> pd.DataFrame:
@@ -139,56 +164,6 @@ def comparison_table(study: Study) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def compare(study: Study, a: str, b: str) -> tuple[Paired, str]:
-    """Paired test_acc difference a - b, and what the pairs were matched on.
-
-    Pairs match on the seed and every other configuration key; front-end options
-    (`frontend.*`) only where both sides have them. Repeated trials of one key
-    are averaged first. When tuned options (a sampled `max_lr`) leave fewer than
-    2 such pairs, each side's best configuration is compared over seeds instead,
-    chosen on validation accuracy so that the test set plays no part in the choice.
-    """
-    sides = []
-    for fe in (a, b):
-        runs = study.runs[study.runs["frontend"] == fe]
-        done = runs[(runs["state"] == COMPLETE) & runs["test_acc"].notna()]
-        if runs.empty:
-            return no_verdict(0, None, f"no `{fe}` runs in this experiment"), ""
-        if done.empty:
-            return no_verdict(0, None, f"no complete `{fe}` runs ({len(runs)} pruned or "
-                                       "failed)"), ""
-        sides.append(done)
-    keys = ["seed"] + [k for k in study.group_keys[1:] if not k.startswith("frontend.")
-                       or all((~s[k].isin(["", "None"])).all() for s in sides)]
-    exact = paired_difference(*(s.groupby(keys)["test_acc"].mean().to_dict() for s in sides))
-    if exact.n >= 2 or len(keys) == 1:
-        return exact, ", ".join(keys)
-    best = [s[s["config"] == s.groupby("config")["best_valid_acc"].mean().idxmax()]
-            for s in sides]
-    tuned = paired_difference(*(s.groupby("seed")["test_acc"].mean().to_dict() for s in best))
-    if tuned.n < 2:
-        return exact, ", ".join(keys)
-    return tuned, "seed; best configuration of each side by validation accuracy: " + \
-        " vs ".join(s["config"].iloc[0] for s in best)
-
-
-def finding(study: Study) -> pd.DataFrame:
-    """complex (complex_log) against each magnitude-type front-end that either side has."""
-    present = set(study.runs["frontend"])
-    rows = []
-    for a, b in PAIRS:
-        if a in present or b in present:
-            r, matched = compare(study, a, b)
-            rows.append({"a": a, "b": b, "pairs": r.n, "matched_on": matched, "mean_diff": r.mean,
-                         "ci_low": r.low, "ci_high": r.high, "p_value": r.p_value,
-                         "wilcoxon_p": r.wilcoxon_p, "test": r.test,
-                         "verdict": r.verdict or "no verdict", "reason": r.reason or "",
-                         "study_diff": STUDY[a] - STUDY[b] if a in STUDY and b in STUDY else None})
-    return pd.DataFrame(rows, columns=["a", "b", "pairs", "matched_on", "mean_diff", "ci_low",
-                                       "ci_high", "p_value", "wilcoxon_p", "test", "verdict",
-                                       "reason", "study_diff"])
-
-
 def valid_curves(study: Study) -> pd.DataFrame:
     """Per-epoch `valid_acc` of every complete trial: config, run_id, step, value."""
     client = MlflowClient(study.tracking_uri)
@@ -209,14 +184,28 @@ def best_run(study: Study) -> pd.Series | None:
 
 def confusion_matrix(study: Study, run_id: str) -> pd.DataFrame | None:
     """The run's `confusion_matrix.csv` artifact (labels as header and index), or None."""
+    return artifact_csv(study, run_id, "confusion_matrix.csv", index_col=0)
+
+
+def predictions(study: Study, run_id: str) -> pd.DataFrame | None:
+    """The run's `test_predictions.csv` (int columns label, pred; a row per test clip in
+    test-split order), or None when the run has none or is not in a reachable store."""
+    df = artifact_csv(study, run_id, "test_predictions.csv")
+    return df if df is not None and {"label", "pred"} <= set(df.columns) else None
+
+
+def artifact_csv(study: Study, run_id: str, name: str, **read: Any) -> pd.DataFrame | None:
+    """A CSV artifact of one run read with pandas, or None if it (or the store) is missing."""
+    uri = study.tracking_uri
+    if uri.startswith("sqlite:///") and not Path(uri[10:]).is_file():
+        return None  # opening a missing SQLite store would create it
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep stderr clean
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            path = MlflowClient(study.tracking_uri).download_artifacts(
-                run_id, "confusion_matrix.csv", tmp)
+            path = MlflowClient(uri).download_artifacts(run_id, name, tmp)
         except Exception:  # mlflow raises several types for "no such artifact"
             return None
-        return pd.read_csv(path, index_col=0)
+        return pd.read_csv(path, **read)
 
 
 def distinct(runs: pd.DataFrame, col: str) -> list[str]:
@@ -226,9 +215,15 @@ def distinct(runs: pd.DataFrame, col: str) -> list[str]:
 
 def data_name(runs: pd.DataFrame) -> str:
     """The dataset(s) the trials used: the registered name, or the --root folder."""
-    names = [d for d in distinct(runs, "data.dataset") if d != "None"]  # params are text
+    names = [d + " (synthetic)" * (d in SYNTHETIC)
+             for d in distinct(runs, "data.dataset") if d != "None"]  # params are text
     roots = [f"folder {x}" for x in distinct(runs, "data.root") if x != "None"]
     return ", ".join(names + roots) or "—"
+
+
+def synthetic(runs: pd.DataFrame) -> list[str]:
+    """The synthetic data sets (harness.data.SYNTHETIC) among the trials' `data.dataset`."""
+    return sorted(set(distinct(runs, "data.dataset")) & SYNTHETIC)
 
 
 def header(study: Study, out: Path, default_out: Path) -> dict[str, str]:
@@ -240,6 +235,9 @@ def header(study: Study, out: Path, default_out: Path) -> dict[str, str]:
 
     split = uniq("data.split") + (f" (split seed {uniq('data.split_seed')})"
                                   if "random" in uniq("data.split") else "")
+    fake = synthetic(r)
+    note = ("; **synthetic data**: generated espeak-ng speech, not recordings" if fake
+            else "")
     start, end = r["start_time"].min(), r["end_time"].max()
     dates = (f"{start:%Y-%m-%d %H:%M} to {(end if pd.notna(end) else start):%Y-%m-%d %H:%M} UTC"
              if pd.notna(start) else "—")
@@ -252,7 +250,10 @@ def header(study: Study, out: Path, default_out: Path) -> dict[str, str]:
         args += ["--out", str(out)]
     return {
         "Experiment": f"`{study.name}` (file {uniq('tags.experiment_file')})",
-        "Data": f"{data_name(r)}, {split} split",
+        "Data": f"{data_name(r)}, {split} split{note}",
+        "Recipe(s)": uniq("recipe"),
+        "Equivalence margin": f"±{study.margin:g} test accuracy ({study.margin * 100:g} "
+                              "percentage points)",
         "Trials": f"{len(r)}: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
         "Git commit": uniq("tags.git_commit"),
         "Device(s)": f"{uniq('tags.device')} (torch {uniq('tags.torch_version')})",
