@@ -67,7 +67,8 @@ def log_study(uri: str, name: str, searched: list[str], trials: list[tuple],
     epochs, test, finish. Trials are converged (early stopping) unless overridden."""
     tracker = Tracker(name, uri, searched=searched, experiment_file=f"experiments/{name}.toml",
                       margin=margin)
-    base = {"model": "seed_cnn", "epochs": 3, "recipe": "as_ran",
+    # `lr` and `beta1` are params (the recipe's values) and per-epoch metrics, as in a sweep
+    base = {"model": "seed_cnn", "epochs": 3, "recipe": "as_ran", "lr": 4e-4, "beta1": 0.95,
             "data.dataset": "None" if root else "synth_commands", "data.root": root,
             "data.split": "official", "data.split_seed": 0}
     for number, (params, state, acc, *extra) in enumerate(trials):

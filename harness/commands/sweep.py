@@ -51,6 +51,8 @@ def sweep(args: argparse.Namespace) -> int:
                   f"({args.workers} worker{'s' if args.workers > 1 else ''})\n"
                   f"  Optuna: {plan.storage}\n  MLflow: {plan.tracking_uri}")
     budget = new_budget(grid_budget)
+    if todo and args.workers > 1:
+        _prepare_data(exp)
     from harness.recipes import resolve
 
     epochs = resolve(exp.fixed).epochs  # the cap; a searched epochs shows the recipe's
@@ -96,6 +98,16 @@ def sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare_data(exp: Any) -> None:
+    """Download, generate or decode the experiment's data set once, here, before workers
+    start: otherwise each worker does it at once (the result is the same, the time is not)."""
+    from harness.data import prepare
+
+    if any(k.startswith("data.") for k in exp.space):
+        return  # searched data: each worker prepares what its trials need
+    prepare(exp.fixed["data.dataset"], exp.fixed["data.root"])
+
+
 def _searched(params: dict[str, Any] | None, keys: list[str]) -> dict[str, Any]:
     return {k: params[k] for k in keys if k in params} if params else {}
 
@@ -104,7 +116,7 @@ def _line(number: int, params: dict[str, Any], state: str, value: float | None) 
     shown = escape(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                             for k, v in params.items()))  # escaped: not rich markup
     color = {"COMPLETE": "green", "PRUNED": "yellow"}.get(state, "red")
-    result = f" best_valid_acc={value:.4f}" if value is not None and state == "COMPLETE" else ""
+    result = f" valid_acc={value:.4f}" if value is not None and state == "COMPLETE" else ""
     return f"trial {number:4d} [{color}]{state:8s}[/]{result}  {shown}"
 
 
@@ -116,7 +128,7 @@ def _summary(name: str, by_state: Counter[str], study: Any) -> None:
     complete = [t for t in study.trials() if t.state.name == "COMPLETE"]
     if complete:
         best = max(complete, key=lambda t: t.value)
-        console.print(f"best: trial {best.number}, best_valid_acc={best.value:.4f}, "
+        console.print(f"best: trial {best.number}, valid_acc={best.value:.4f}, "
                       f"{best.params}")
     failed = [t for t in study.trials() if t.state.name == "FAIL"]
     for t in failed[:5]:

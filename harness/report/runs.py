@@ -101,6 +101,10 @@ def load(name: str, tracking_uri: str) -> Study:
     margin = study_margin(df[role == "study"], name)
     runs = df[role == "trial"].copy()
     logged = [c.removeprefix("params.") for c in runs.columns if c.startswith("params.")]
+    # A per-epoch metric may share its name with a param (`lr`, `beta1`: the recipe's value
+    # and its last logged value): the param keeps the name; the metric's history stays in MLflow.
+    runs = runs.drop(columns=[c for c in runs.columns if c.startswith("metrics.")
+                              and c.removeprefix("metrics.") in logged])
     runs.columns = [c.removeprefix("params.").removeprefix("metrics.") for c in runs.columns]
     for col in (*COLUMNS, *searched, *METRICS):
         if col not in runs:
