@@ -115,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler="harness.commands.data:synth")
 
     # list
-    p = sub.add_parser("list", help="registered front-ends or models")
-    p.add_argument("what", choices=("frontends", "models"))
+    p = sub.add_parser("list", help="registered front-ends, models or training recipes")
+    p.add_argument("what", choices=("frontends", "models", "recipes"))
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch filter, e.g. 'log*'")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler="harness.commands.listing:list_entries")

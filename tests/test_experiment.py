@@ -92,10 +92,18 @@ def test_recipe_and_its_overrides(tmp_path: Path) -> None:
                                                    "as_ran, as_written"),
                          ('schedule = "cosine"', "schedule='cosine': use one of"),
                          ('test_weights = 1', "1 is not a str"),
-                         ("[report]\nmargin = 2", "[report] margin: 2: an accuracy")):
+                         ("[report]\nmargin = 2", "[report] margin: 2: an accuracy"),
+                         ("[report]\nmargin = 0.01", "")):
         text = GOOD + bad if "report" in bad else GOOD.replace("epochs = 2", bad)
+        if not message:
+            assert load_experiment(write(tmp_path, text)).margin == 0.01
+            continue
         with pytest.raises(HarnessError, match=re.escape(message)):
             load_experiment(write(tmp_path, text))
+    text = GOOD.replace("seeds = [0, 1]", "seeds = [0, 1]\nworkers = 0")
+    with pytest.raises(HarnessError, match=re.escape("[search] workers: 0: a positive")):
+        load_experiment(write(tmp_path, text))
+    assert load_experiment(write(tmp_path, GOOD)).workers == 1
 
 
 def test_a_key_added_with_a_default_does_not_fork_the_study(tmp_path: Path) -> None:

@@ -436,3 +436,25 @@ def test_stop_reasons_and_the_convergence_rule():
     assert not converged(run((flat, True, "")))  # pruned or interrupted: no stop
     assert not converged([])
 
+
+
+def test_list_recipes_shows_every_value(capsys) -> None:
+    assert main(["list", "recipes", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {"as_ran", "as_written"}
+    assert {k: rows["as_ran"][k] for k in ("lr", "schedule", "beta1", "beta2", "epochs",
+                                            "patience", "test_weights")} == \
+        {"lr": 4e-4, "schedule": "constant", "beta1": 0.95, "beta2": 0.999, "epochs": 50,
+         "patience": 3, "test_weights": "last"}
+    assert rows["as_written"]["schedule"] == "one_cycle" and rows["as_written"]["lr"] == 1e-2
+    assert main(["list", "recipes"]) == 0 and "as_written" in capsys.readouterr().out
+
+
+def test_workers_share_the_cores_out() -> None:
+    import os
+
+    from harness.worker import threads_per_worker
+
+    cores = len(os.sched_getaffinity(0))
+    assert threads_per_worker(1) == cores
+    assert threads_per_worker(cores) == 1 and threads_per_worker(cores * 4) == 1

@@ -1,7 +1,8 @@
-"""`harness list frontends|models [PATTERN] [--json]`: what the registries hold.
+"""`harness list frontends|models|recipes [PATTERN] [--json]`: what the registries hold.
 
     python -m harness list frontends 'log*'
     python -m harness list models --json
+    python -m harness list recipes          # every recipe's values
 
 Front-ends show their channels and output shape for one second of audio; models their
 parameter count and MACs (multiply-accumulates per clip, `harness.models.count_macs`)
@@ -58,17 +59,35 @@ def model_rows(pattern: str = "*") -> list[dict[str, Any]]:
     return rows
 
 
-def list_entries(args: argparse.Namespace) -> int:
-    """Print the front-ends or models matching `args.pattern`, as a table or JSON."""
-    rows = frontend_rows(args.pattern) if args.what == "frontends" else model_rows(args.pattern)
-    if not rows:
-        from harness.frontends import list_frontends
-        from harness.models import list_models
+def recipe_rows(pattern: str = "*") -> list[dict[str, Any]]:
+    """One dict per training recipe matching `pattern`: name, every value, source,
+    description."""
+    import dataclasses
 
-        known = list_frontends() if args.what == "frontends" else list_models()
+    from harness.recipes import RECIPES
+
+    return [{"name": name, **dataclasses.asdict(RECIPES.create(name)),
+             "source": RECIPES.info(name).source, "description": RECIPES.describe(name)}
+            for name in RECIPES.list(pattern)]
+
+
+ROWS = {"frontends": frontend_rows, "models": model_rows, "recipes": recipe_rows}
+
+
+def list_entries(args: argparse.Namespace) -> int:
+    """Print the front-ends, models or recipes matching `args.pattern`, as a table or JSON."""
+    rows = ROWS[args.what](args.pattern)
+    if not rows:
+        known = [r["name"] for r in ROWS[args.what]()]
         raise HarnessError(f"no {args.what} match {args.pattern!r}; known: {', '.join(known)}")
     if args.json:
         print(json.dumps(rows, indent=2))
+        return 0
+    if args.what == "recipes":  # one column per recipe: ten keys do not fit side by side
+        table = Table("key", *(r["name"] for r in rows))
+        for key in (k for k in rows[0] if k not in ("name", "source")):
+            table.add_row(key, *(str(r[key]) for r in rows))
+        Console().print(table)
         return 0
 
     table = Table(title=f"{args.what} matching {args.pattern!r}" if args.pattern != "*" else None)
