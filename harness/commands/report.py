@@ -141,7 +141,8 @@ def finding_blocks(study: rp.Study, judged: list[rp.Judged], table: pd.DataFrame
                        "test); here " + ", ".join(rp.distinct(r, "data.split")),
                        f"seeds: study one run per input; here {len(seeds)} seed(s) with "
                        f"complete trials ({', '.join(seeds)})",
-                       "recipe: study as written in the post; here "
+                       "recipe: study `as_ran` (Adam at a constant 4e-4, betas (0.95, 0.999), "
+                       "last weights tested; docs/replication.md); here "
                        + (", ".join(recipes) or "not recorded"),
                        "log compression: the study's power and mel inputs had none; here "
                        + (", ".join(f"`{x}`" for x in logs) or "no log-compressed front-end"),

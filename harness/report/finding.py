@@ -28,6 +28,7 @@ from harness.stats import ALPHA, PairedStats, holm, mcnemar_test, paired_stats
 from harness.verdicts import MIN_PAIRS, Verdict, decide, withheld
 
 # The reference study: same CNN, random 60/20/20 split of Speech Commands v0.01, one run each.
+# complex: the post and the book; power and mel: the book chapter only (docs/replication.md).
 STUDY = {"power": 0.8898, "mel": 0.8555, "complex": 0.9324}
 SPLIT_KEYS = ("data.dataset", "data.root", "data.split", "data.split_seed")  # one test set
 NO_PAIRS = ("no matching seeds: no seed (with the same other parameters) has a complete "
