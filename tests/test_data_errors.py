@@ -162,3 +162,23 @@ def _offline() -> bool:
 def test_failed_download_says_what_to_do(harness_data_dir: Path) -> None:
     with pytest.raises(HarnessError, match=r"could not download.*--root PATH.*synth_commands"):
         download("speech_commands_v0.01", harness_data_dir)
+
+
+def test_float_wavs_decode_to_the_int16_they_hold_and_clip(tmp_path: Path) -> None:
+    """A 32-bit float (or double) copy of a 16-bit clip decodes to the same int16 values;
+    samples beyond +-1.0 clip to the int16 range instead of wrapping."""
+    from harness.data.cache import decode_clip
+
+    rng = np.random.default_rng(0)
+    x = np.clip(rng.standard_normal(12_000) * 8000, -32768, 32767).astype(np.int16)
+    for subtype in ("FLOAT", "DOUBLE"):
+        path = tmp_path / f"{subtype}.wav"
+        sf.write(path, x / 32768.0, 16_000, subtype=subtype)
+        out = np.full(16_000, 7, np.int16)
+        assert decode_clip(str(path), out) is None
+        assert np.array_equal(out[:12_000], x) and not out[12_000:].any()  # padded with 0
+    loud = tmp_path / "loud.wav"
+    sf.write(loud, np.array([1.5, -1.5, 0.5, 1.0, -1.0]), 16_000, subtype="FLOAT")
+    out = np.zeros(16_000, np.int16)
+    assert decode_clip(str(loud), out) is None
+    assert out[:5].tolist() == [32767, -32768, 16384, 32767, -32768]

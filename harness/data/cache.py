@@ -46,7 +46,7 @@ from harness.data.speech_commands import (
 )
 from harness.errors import HarnessError
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: float WAVs scaled and clipped here (caches decoded by 1 are rebuilt)
 SHOW_BAD = 5  # bad clips named in an error message; the rest are counted
 
 
@@ -157,12 +157,20 @@ def load_cache(folder: Path) -> Cache | None:
         return None
 
 
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # soundfile's names of IEEE float sample formats
+
+
 def decode_clip(path: str, out: np.ndarray) -> str | None:
     """Decode the WAV at `path` into `out` ((16000,) int16, zero-padded or cut); None or why not.
 
-    Reads at most one second straight into `out` as int16 (libsndfile converts,
-    no float round trip). libsndfile quietly shortens a truncated file to the
-    bytes present and only says so in its log ("data : 32000 (should be 19956)").
+    Integer PCM is read at most one second straight into `out` as int16 (libsndfile
+    converts, no float round trip). Float and double WAVs are read as float and scaled
+    here: libsndfile's own float -> int16 conversion rescales by the file's peak and wraps
+    samples beyond +-1.0 (a sample of 1.5 came back as 2), so a float copy of a 16-bit clip
+    decoded to other values. Here x -> round(32768 x) clipped to [-32768, 32767], the
+    inverse of reading int16 as float (x / 32768), exact for a float copy of int16 audio.
+    libsndfile quietly shortens a truncated file to the bytes present and only says so in
+    its log ("data : 32000 (should be 19956)").
     """
     try:
         with sf.SoundFile(path) as f:
@@ -175,7 +183,12 @@ def decode_clip(path: str, out: np.ndarray) -> str | None:
             said = re.search(r"^data : (\d+) \(should be (\d+)\)", f.extra_info, re.MULTILINE)
             if said and int(said[1]) > int(said[2]):
                 return f"truncated: {said[2]} of {said[1]} data bytes present"
-            f.read(frames=CLIP_SAMPLES, out=out, fill_value=0)
+            if f.subtype in FLOAT_SUBTYPES:
+                x = f.read(frames=CLIP_SAMPLES, dtype="float64", fill_value=0.0)
+                out[:] = 0
+                out[:len(x)] = np.clip(np.round(x * 32768.0), -32768, 32767)
+            else:
+                f.read(frames=CLIP_SAMPLES, out=out, fill_value=0)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         return f"unreadable ({exc})"
     return None
