@@ -35,14 +35,16 @@ def _runs(version: str) -> bool:
 PYTHON = next((v for v in SUPPORTED if _runs(v)), SUPPORTED[0])
 
 
-def _install(session: nox.Session, *extras: str) -> None:
-    """Install exactly uv.lock's versions (plus the project, editable) into the session's venv.
+def _install(session: nox.Session, *extras: str, only_group: str | None = None) -> None:
+    """Install exactly uv.lock's versions (plus the project, editable) into the session's venv;
+    with `only_group`, that dependency group's packages alone.
 
     `--locked` refuses a lock that no longer matches pyproject.toml instead of re-resolving,
     so a session never runs on versions the suite has not passed with.
     """
     venv = session.virtualenv.location
     args = ["uv", "sync", "--locked", "--no-progress", f"--python={venv}"]
+    args += [f"--only-group={only_group}"] if only_group else []
     for extra in extras:
         args += ["--extra", extra]
     session.run_install(*args, env={"UV_PROJECT_ENVIRONMENT": venv}, external=True)
@@ -58,7 +60,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def lint(session: nox.Session) -> None:
     """ruff check over the whole project."""
-    _install(session, "dev")
+    _install(session, only_group="lint")
     session.run("ruff", "check", ".")
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.tracking import DEFAULT_MARGIN
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Experiment:
     device: str = "auto"                       # a property of the machine, not a param
     excluded: tuple[tuple[str, str, str], ...] = ()  # (frontend, model, why) never paired
     explicit: tuple[str, ...] = ()             # fixed keys the file or an override gave
-    margin: float = 0.005                      # [report] margin: equivalence, in accuracy
+    margin: float = DEFAULT_MARGIN             # [report] margin: equivalence, in accuracy
     workers: int = 1                           # [search] workers: processes by default
 
     @property

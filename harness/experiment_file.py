@@ -54,6 +54,7 @@ from typing import Any
 from harness.data import DATASETS, SPLITS
 from harness.errors import HarnessError
 from harness.experiment import Experiment, Range
+from harness.tracking import DEFAULT_MARGIN
 
 SAMPLERS = ("grid", "tpe", "random")
 PRUNERS = ("none", "median", "hyperband")
@@ -186,8 +187,6 @@ class _Validator:
                           workers=workers)
 
     def margin(self, report: Any) -> float:
-        from harness.tracking import DEFAULT_MARGIN
-
         self.table(report, "[report]", ("margin",))
         margin = report.get("margin", DEFAULT_MARGIN)
         if isinstance(margin, bool) or not isinstance(margin, int | float) or \

@@ -154,6 +154,8 @@ def stft_log_power(audio: np.ndarray) -> np.ndarray:
 
 def signal(audio: np.ndarray, sample_rate: int, title: str) -> bytes:
     """The study's three views of one clip: waveform, DFT magnitude (dB), log-power spectrogram."""
+    from harness.frontends import STFT_DEFAULTS as stft
+
     x = np.asarray(audio, dtype=np.float64)
     if np.issubdtype(np.asarray(audio).dtype, np.integer):
         x = x / 32768.0  # int16 PCM -> [-1, 1], as the front-ends see it
@@ -161,7 +163,6 @@ def signal(audio: np.ndarray, sample_rate: int, title: str) -> bytes:
     dft = np.abs(np.fft.rfft(x))
     freqs = np.fft.rfftfreq(len(x), 1 / sample_rate)
     spec = stft_log_power(x)
-    from harness.frontends import STFT_DEFAULTS as stft
 
     fig = Figure(figsize=(9, 9), layout="constrained")
     fig.suptitle(title)

@@ -133,6 +133,14 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], recipe: Recipe,
     return optimizer, scheduler
 
 
+def kept(epochs: Sequence[Any], test_weights: str) -> tuple[Any, Any]:
+    """(the best epoch, the epoch whose weights were tested) of a run's EpochResults: the
+    last epoch that set a new best valid loss (the first if none did), and for
+    `test_weights = "last"` the last epoch, else that best one."""
+    best = next((r for r in reversed(epochs) if r.is_best), epochs[0])
+    return best, epochs[-1] if test_weights == "last" else best
+
+
 def converged(epochs: Sequence[Any]) -> bool:
     """Whether a finished run's epochs (harness.train.EpochResult: `stop`, `is_best`, `lr`)
     count as converged, which the report requires before it gives a verdict.

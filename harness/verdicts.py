@@ -9,8 +9,9 @@ followed by its evidence in parentheses; on synthetic data every verdict says so
    - `fewer than 5 pairs`: under 5 paired replicates (seeds);
    - `convergence not recorded`: a trial of either side in the pairs has no
      `converged` metric (logged before the harness recorded it);
-   - `unconverged trials`: a trial in the pairs has `converged` 0 (stopped at the
-     epoch cap with its valid loss still falling), so its accuracy is not the
+   - `unconverged trials`: a trial in the pairs has `converged` 0
+     (`harness.recipes.converged`: stopped at the epoch cap with its valid loss still
+     falling, or early while a one-cycle LR still rose), so its accuracy is not the
      configuration's.
 2. `no verdict: MDD exceeds margin`: the smallest true difference the design
    detects with power 0.8 (paired t, alpha 0.05) is larger than the margin. The
@@ -103,7 +104,7 @@ def decide(s: PairedStats, holm_p: float | None, *, trials: int = 0, unconverged
     if unconverged:
         reasons.append(UNCONVERGED)
         notes.append(f"{unconverged} of {trials} trials stopped at the epoch cap with valid "
-                     "loss still falling")
+                     "loss still falling or early while the LR still rose")
     if reasons:
         return Verdict(NO_VERDICT, tuple(reasons), (*notes, *tail))
     assert s.low is not None and s.high is not None and s.mdd is not None  # n >= MIN_PAIRS

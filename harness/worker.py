@@ -7,9 +7,10 @@ A trial's parameters come from Optuna (`Experiment.suggest`); the trainer knows 
 of Optuna or MLflow: `fit` yields epochs, and `run_trial` logs each one to the trial's
 MLflow child run (`step=epoch`), reports its validation accuracy to the pruner, and at
 the end tests the weights its recipe keeps (`test_weights`: the last epoch's, or the
-best's). The objective is the validation accuracy of the epoch whose weights were tested. Whatever a
-trial raises (a diverged loss, CUDA out of memory, a bad parameter combination) fails
-that trial alone, in Optuna and in MLflow, with the reason, and the sweep goes on.
+best's). The objective is the validation accuracy of the epoch whose weights were
+tested. Whatever a trial raises (a diverged loss, CUDA out of memory, a bad parameter
+combination) fails that trial alone, in Optuna and in MLflow, with the reason, and the
+sweep goes on.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def work(plan: SweepPlan, budget: Any = None, *, on_trial: TrialHook | None = No
     exp = plan.experiment
     tracker = Tracker(exp.name, plan.tracking_uri, searched=exp.searched,
                       experiment_file=str(exp.path), margin=exp.margin)
-    data_cache: dict[tuple[Any, ...], Any] = {}  # load each data set once per process
+    data_cache: dict[tuple[Any, ...], Any] = {}  # the data set of the last trial, reused
     done: Counter[str] = Counter()
     while _take(budget):
         study.recover(tracker)
@@ -200,11 +201,14 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
     from harness.data import load_splits
     from harness.device import seed_everything
     from harness.models import build_pipeline
-    from harness.recipes import converged
+    from harness.recipes import converged, kept
     from harness.train import TrainConfig, evaluate, fit, frontend_throughput
 
     key = tuple(params[f"data.{k}"] for k in ("dataset", "root", "split", "split_seed"))
     if key not in data_cache:
+        # One data set at a time: a random split redrawn per replicate is a new in-memory
+        # copy each time (2 GB for v0.01), and a grid runs each seed's trials together.
+        data_cache.clear()
         data_cache[key] = load_splits(*key[:3], key[3] or 0)
     data = data_cache[key]
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -223,8 +227,7 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
             trial.report(result.valid_acc, result.epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {result.epoch}")
-    best = next((r for r in reversed(epochs) if r.is_best), epochs[0])
-    tested = epochs[-1] if cfg.test_weights == "last" else best
+    best, tested = kept(epochs, cfg.test_weights)
     test = evaluate(model, frontend, data.test, cfg)
     run.log_test(test_loss=test.loss, test_acc=test.acc, confusion=test.confusion,
                  labels=data.labels, best_epoch=best.epoch, best_valid_acc=best.valid_acc,

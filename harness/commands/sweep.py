@@ -24,6 +24,7 @@ def sweep(args: argparse.Namespace) -> int:
     from harness.cli import parse_options
     from harness.experiment import check_pipelines
     from harness.experiment_file import load_experiment
+    from harness.recipes import resolve
     from harness.sweep import Study, SweepPlan, finish, prepare
     from harness.worker import new_budget, run_workers, work
 
@@ -53,8 +54,6 @@ def sweep(args: argparse.Namespace) -> int:
     budget = new_budget(grid_budget)
     if todo and args.workers > 1:
         _prepare_data(exp)
-    from harness.recipes import resolve
-
     epochs = resolve(exp.fixed).epochs  # the cap; a searched epochs shows the recipe's
 
     with progress() as bar:

@@ -68,7 +68,7 @@ def _device_name(device: torch.device) -> str:
 
 
 def train(args: argparse.Namespace) -> int:
-    from harness.recipes import KEY_TYPES, converged
+    from harness.recipes import KEY_TYPES, converged, kept
 
     cfg, splits, frontend, model = _setup(
         args, {"recipe": args.recipe, **{k: getattr(args, k) for k in KEY_TYPES
@@ -95,8 +95,7 @@ def train(args: argparse.Namespace) -> int:
                 highlight=False, soft_wrap=True)
     except DivergedError as exc:
         raise HarnessError(f"{exc} (--lr {cfg.lr:g})") from exc
-    best = next((r for r in reversed(epochs) if r.is_best), epochs[-1])
-    tested = epochs[-1] if cfg.test_weights == "last" else best
+    best, tested = kept(epochs, cfg.test_weights)
     test = evaluate(model, frontend, splits.test, cfg)
     frontend_rate = frontend_throughput(frontend, splits.test, cfg)
     done = "converged" if converged(epochs) else "NOT converged"
