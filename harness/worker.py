@@ -103,8 +103,7 @@ def threads_per_worker(n: int) -> int:
     """CPU threads for each of `n` workers: this process's cores shared out, at least 1.
 
     Each torch process otherwise starts one OpenMP thread per core, and n of them on the
-    same cores wait on each other's threads: measured here (2 cores, quarter-width seed CNN),
-    2 workers of 1 thread train 1.7x the clips/s of 1 worker of 2.
+    same cores wait on each other's threads (docs/benchmarks.md, "Why 1-thread workers").
     """
     try:
         cores = len(os.sched_getaffinity(0))
