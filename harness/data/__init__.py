@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 
 from harness.console import console
+from harness.data.background import read_noise
 from harness.data.cache import Cache, prepare_cache
 from harness.data.speech_commands import (
+    CLIP_SAMPLES,
     SPLIT_NAMES,
+    TEST_LIST,
     WORDS_V001,
     WORDS_V002,
     check_labels,
@@ -70,9 +73,13 @@ class SplitData:
     train: Clips
     valid: Clips
     test: Clips
-    labels: list[str]   # sorted word folders
+    labels: list[str]   # sorted word folders (a task's classes, in label-index order)
     dataset: str        # e.g. "synth_commands" or the --root folder name
     root: Path          # the source folder
+    noise: np.ndarray = field(  # (K, 16000) int16 1 s windows of _background_noise_; K may be 0
+        default_factory=lambda: np.zeros((0, CLIP_SAMPLES), np.int16))
+    task: str = "words30"      # the class construction (docs/tasks.md)
+    test_set: str = TEST_LIST  # what the test split is: a list file, "random", or a tarball
 
 
 def data_dir() -> Path:
@@ -129,7 +136,8 @@ def load_splits(dataset: str | None = "synth_commands", root: str | Path | None 
     cache = prepare(dataset, path, skip_bad=skip_bad)
     rows = cache.split_rows(split, split_seed)
     parts = {s: _take(cache, rows[s]) for s in SPLIT_NAMES}
-    return SplitData(**parts, labels=cache.labels, dataset=name, root=path)
+    return SplitData(**parts, labels=cache.labels, dataset=name, root=path,
+                     noise=read_noise(path), test_set=TEST_LIST if split == "official" else split)
 
 
 def _take(cache: Cache, rows: np.ndarray) -> Clips:

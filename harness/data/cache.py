@@ -160,6 +160,11 @@ def load_cache(folder: Path) -> Cache | None:
 FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # soundfile's names of IEEE float sample formats
 
 
+def float_to_int16(x: np.ndarray) -> np.ndarray:
+    """Float samples in [-1, 1] -> int16: round(32768 x), clipped (not wrapped) beyond +-1."""
+    return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
+
+
 def decode_clip(path: str, out: np.ndarray) -> str | None:
     """Decode the WAV at `path` into `out` ((16000,) int16, zero-padded or cut); None or why not.
 
@@ -186,7 +191,7 @@ def decode_clip(path: str, out: np.ndarray) -> str | None:
             if f.subtype in FLOAT_SUBTYPES:
                 x = f.read(frames=CLIP_SAMPLES, dtype="float64", fill_value=0.0)
                 out[:] = 0
-                out[:len(x)] = np.clip(np.round(x * 32768.0), -32768, 32767)
+                out[:len(x)] = float_to_int16(x)
             else:
                 f.read(frames=CLIP_SAMPLES, out=out, fill_value=0)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
