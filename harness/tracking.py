@@ -214,6 +214,12 @@ class TrialRun:
             writer.writerow([label, *(int(n) for n in row)])
         self.client.log_text(self.run_id, out.getvalue(), "confusion_matrix.csv")
 
+    def log_metrics(self, values: Mapping[str, float]) -> None:
+        """Final metrics (step 0) beside log_test's, e.g. harness.gpu_stats.trial_metrics."""
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[
+            Metric(k, float(v), now, 0) for k, v in values.items()])
+
     def finish(self, state: str, reason: str = "") -> None:
         """Write `epochs.csv`, tag `state` (COMPLETE | PRUNED | FAIL) and end the run."""
         if self.epochs:

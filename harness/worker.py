@@ -199,6 +199,7 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
     """Train, log and test one trial's pipeline; returns the tested epoch's valid_acc."""
     from harness.data import load_splits
     from harness.device import seed_everything
+    from harness.gpu_stats import GpuSampler, trial_metrics
     from harness.models import build_pipeline
     from harness.recipes import converged, kept
     from harness.train import TrainConfig, evaluate, fit, frontend_throughput
@@ -217,7 +218,8 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
                                      frontend_opts=options_of(params, "frontend"),
                                      model_opts=options_of(params, "model"))
     epochs = []
-    with contextlib.closing(fit(model, frontend, data.train, data.valid, cfg)) as results:
+    with (GpuSampler(device) as gpu,  # NVML utilisation and memory while it trains
+          contextlib.closing(fit(model, frontend, data.train, data.valid, cfg)) as results):
         for result in results:  # on exit the model holds the weights the recipe tests
             run.log_epoch(result)
             epochs.append(result)
@@ -235,6 +237,7 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
                  tested_epoch=tested.epoch, epochs_run=len(epochs),
                  stop_reason=epochs[-1].stop, converged=converged(epochs),
                  predictions=np.stack([data.test.labels, test.predictions], axis=1))
+    run.log_metrics(trial_metrics(epochs, cfg.batch_size, gpu))  # step time, GPU use
     return tested.valid_acc
 
 

@@ -169,6 +169,7 @@ def test_unknown_names_and_options_fail_clearly() -> None:
     assert create_frontend("mel", normalized="window", f_min=20, f_max=None).output_shape()
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("name", list_frontends())
 def test_runs_on_cuda(name: str, batch: torch.Tensor) -> None:

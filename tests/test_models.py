@@ -150,6 +150,7 @@ def test_models_trace_whole_under_torch_compile() -> None:
     torch._dynamo.reset()
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_runs_on_cuda(name: str) -> None:

@@ -19,6 +19,7 @@ import pytest
 from test_sweep import REPO, complete_params, load_study, new_tracking_uri, runs, tiny_experiment
 
 from harness.cli import main
+from harness.gpu_stats import GPU_METRICS
 
 pytestmark = pytest.mark.slow
 
@@ -118,7 +119,8 @@ def test_two_workers_run_exactly_the_grid(tmp_path: Path, tracking_uri: str,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     exp = tiny_experiment(tmp_path, epochs=1)  # 2 front-ends x 2 seeds
     monkeypatch.chdir(tmp_path)  # this process is the parent; the workers are spawned
-    assert main(["sweep", str(exp), "--tracking-uri", tracking_uri, "--workers", "2"]) == 0
+    assert main(["sweep", str(exp), "--tracking-uri", tracking_uri, "--workers", "2",
+                 "--device", "cpu"]) == 0
 
     study = load_study(tmp_path)
     params = complete_params(study)
@@ -129,3 +131,10 @@ def test_two_workers_run_exactly_the_grid(tmp_path: Path, tracking_uri: str,
     _, children = runs(tracking_uri)
     assert sorted(r.data.tags["trial_number"] for r in children) == list("0123")
     assert {r.data.tags["state"] for r in children} == {"COMPLETE"}
+    # Each run has its own throughput, measured in its own process, and no GPU figure.
+    for r in children:
+        assert r.data.tags["device"] == "cpu"
+        assert {"train_step_ms", "train_samples_per_s_median", "eval_samples_per_s_median",
+                "peak_memory_mb"} <= set(r.data.metrics)
+        assert not set(GPU_METRICS) & set(r.data.metrics)
+    assert len({r.data.metrics["train_step_ms"] for r in children}) == 4

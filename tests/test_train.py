@@ -250,6 +250,7 @@ def test_speed_options_stay_correct_on_cpu(data, opts):
     assert evaluate(model, frontend, data["test"], cfg(**opts)).acc > 0.5
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 @pytest.mark.parametrize("staged", [False, True])
 def test_cuda_paths(data, staged, monkeypatch):
