@@ -34,6 +34,10 @@ THROUGHPUT_METRICS = ("train_step_ms", "train_samples_per_s_median",
 GPU_METRICS = ("gpu_util_mean_percent", "gpu_util_max_percent", "gpu_memory_used_max_mb",
                "peak_memory_reserved_mb")
 
+# Dense bf16 rates that a FLOP floor divides by, by GPU model name. H200: the rate issue 16
+# names as measured (~790 TFLOP/s; NVIDIA's data sheet says 989 dense). Others: unknown.
+PEAK_TFLOPS = {"H200": 790.0}
+
 Reader = Callable[[], tuple[float, float]]  # () -> (utilisation %, memory used MiB)
 
 
@@ -124,6 +128,11 @@ def _handle(pynvml: Any, device: torch.device) -> Any:
         return pynvml.nvmlDeviceGetHandleByIndex(device.index or 0)
 
 
+def peak_tflops(device_name: str) -> float | None:
+    """The PEAK_TFLOPS entry whose key is in `device_name` ("NVIDIA H200" -> 790), else None."""
+    return next((v for k, v in PEAK_TFLOPS.items() if k in device_name), None)
+
+
 def trial_metrics(epochs: Sequence[Any], batch_size: int,
                   gpu: GpuSampler | None = None) -> dict[str, float]:
     """THROUGHPUT_METRICS of a trial's EpochResults, plus `gpu.metrics()`.
@@ -145,3 +154,29 @@ def trial_metrics(epochs: Sequence[Any], batch_size: int,
         rest = statistics.median(r.epoch_seconds for r in epochs[1:])
         out["first_epoch_extra_s"] = epochs[0].epoch_seconds - rest
     return {**out, **(gpu.metrics() if gpu is not None else {})}
+
+
+def train_flops_per_sample(frontend: str, model: str, n_classes: int,
+                           frontend_opts: dict[str, Any] | None = None,
+                           model_opts: dict[str, Any] | None = None) -> float:
+    """FLOPs of one training sample through the model, forward + backward, counted.
+
+    torch's FlopCounterMode counts the convolutions and matrix products (2 FLOPs a
+    multiply-add) of a real forward and backward pass on CPU, batch 2 (BatchNorm in
+    training mode needs more than one clip); the front-end, normalisation, activations and
+    Adam are left out, as in a FLOP floor. Full-width seed_cnn on `complex` (2 x 257 x 101):
+    0.620 GFLOP forward (0.310 G MACs) + 1.211 backward = 1.83 GFLOP; the first layer
+    computes no input gradient, so less than the 3x-forward rule's 1.86.
+    """
+    import torch.nn.functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from harness.models import build_pipeline
+
+    fe, net = build_pipeline(frontend, model, n_classes, frontend_opts=frontend_opts,
+                             model_opts=model_opts)
+    with torch.no_grad():
+        x = fe(torch.rand(2, 16000) * 2 - 1)
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(net(x), torch.zeros(2, dtype=torch.long)).backward()
+    return counter.get_total_flops() / 2

@@ -6,6 +6,7 @@
     HARNESS_BENCH_DEVICE=cpu HARNESS_BENCH_THREADS=all pytest tests/benchmarks --benchmark-enable
 
 HARNESS_BENCH_DEVICE: cpu | cuda | cuda:N | auto (default: cuda when available, else cpu).
+HARNESS_BENCH_BUDGET_S: seconds of timing per benchmark, default 4.
 HARNESS_BENCH_THREADS: torch intra-op threads, a number or "all" (the cores this process may
 use). Default 1, as torch.utils.benchmark.Timer: on a shared CPU, threads of one op wait for
 each other at every barrier while a neighbour holds a core, which made 2 threads 1.8x to 47x
@@ -58,6 +59,11 @@ def bench_threads() -> int:
     """$HARNESS_BENCH_THREADS: a number, or "all" for cores_available(); default 1."""
     value = os.environ.get("HARNESS_BENCH_THREADS") or "1"
     return cores_available() if value == "all" else int(value)
+
+
+def bench_budget_s() -> float:
+    """$HARNESS_BENCH_BUDGET_S: seconds of timing per benchmark (default 4; the GPU check 1)."""
+    return float(os.environ.get("HARNESS_BENCH_BUDGET_S") or 4.0)
 
 
 def device_name(device: torch.device) -> str:
@@ -121,12 +127,14 @@ class Variant:
         return "bfloat16" if self.amp else "float32"
 
 
-VARIANTS = (Variant("fp32"), Variant("bf16_cl", amp=True, channels_last=True),
+VARIANTS = (Variant("fp32"), Variant("bf16", amp=True),
+            Variant("bf16_cl", amp=True, channels_last=True),
             Variant("bf16_cl_compile", amp=True, channels_last=True, compile=True))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A test taking `variant` runs fp32 on CPU; on CUDA also bf16+channels_last (+compile).
+    """A test taking `variant` runs fp32 on CPU; on CUDA also bf16, bf16+channels_last and
+    that compiled.
 
     HARNESS_BENCH_VARIANTS=all runs every variant on any device (slow on CPU: for checking
     the code paths without a GPU).
@@ -169,7 +177,8 @@ def measure(benchmark: Any, request: pytest.FixtureRequest,
     """`measure(fn, items=, role=, ...)` -> fn's last result; see the module docstring."""
 
     def run(fn: Callable[[], T], *, items: int, role: str, group: str | None = None,
-            budget_s: float = 4.0, min_rounds: int = 3, max_rounds: int = 30, warmup: int = 1,
+            budget_s: float | None = None, min_rounds: int = 3, max_rounds: int = 30,
+            warmup: int = 1,
             baseline: bool = False, target_speedup: float | None = None, **extra: Any) -> T:
         """Time `fn` (one call = `items` clips or samples); returns its last result.
 
@@ -179,6 +188,8 @@ def measure(benchmark: Any, request: pytest.FixtureRequest,
         clamped to [min_rounds, max_rounds], sized by the last of `warmup` untimed calls.
         `extra` goes into extra_info (batch_size, dtype, channels_last, ...).
         """
+
+        budget = budget_s if budget_s is not None else bench_budget_s()
 
         def timed() -> T:
             out = fn()
@@ -198,7 +209,7 @@ def measure(benchmark: Any, request: pytest.FixtureRequest,
         start = time.perf_counter()
         timed()  # the last warm-up call also sizes the run
         once = time.perf_counter() - start
-        rounds = max(min_rounds, min(max_rounds, int(budget_s / max(once, 1e-6))))
+        rounds = max(min_rounds, min(max_rounds, int(budget / max(once, 1e-6))))
         out = benchmark.pedantic(timed, setup=lambda: cuda_sync(device), rounds=rounds)
         median = benchmark.stats.stats.median
         benchmark.extra_info["items_per_s"] = items / median
