@@ -32,6 +32,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -125,6 +126,9 @@ def run(out: Path, work: Path, size: dict, workers: int, budget_s: float) -> dic
     print(f"data: {size['clips']} clips made in {made:.1f} s, decoded in {decoded:.1f} s",
           flush=True)
     toml = experiment_file(work / "gpu_reference.toml", root, size)
+    for old in ("runs", "mlartifacts"):  # a fresh study each time, not a resume
+        shutil.rmtree(work / old, ignore_errors=True)
+    (work / "mlflow.db").unlink(missing_ok=True)
     uri = f"sqlite:///{work / 'mlflow.db'}"
     cmd = [sys.executable, "-m", "harness", "sweep", str(toml), "--workers", str(workers),
            "--device", size["device"], "--tracking-uri", uri]
