@@ -156,3 +156,48 @@ def test_data_info_kws12_json(kws_folder: Path, capsys: pytest.CaptureFixture[st
     assert out["splits"] == {"train": 72, "valid": 24, "test": 24}
     assert out["balance"]["yes"]["train"] == round(6 / 72, 4)
     assert main(["data", "info", "--root", str(kws_folder), "--task", "kws12"]) == 0
+
+
+@pytest.mark.slow
+def test_kws12_sweep_logs_task_and_test_set(kws_folder: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`[data] task` reaches the worker's load_splits, the trial's params and its
+    `test_set` tag; `--task` pins it the same way, and the task is part of the identity."""
+    from mlflow.tracking import MlflowClient
+    from test_sweep import new_tracking_uri, runs
+
+    from harness.experiment_file import load_experiment
+
+    path = tmp_path / "kws.toml"
+    path.write_text(f"""
+name = "kws"
+[data]
+root = "{kws_folder}"
+task = "kws12"
+[train]
+frontend = "complex"
+model = "seed_cnn"
+"model.width" = 0.125
+"model.padding" = 1
+"frontend.hop_length" = 400
+epochs = 1
+batch_size = 16
+""")
+    uri = new_tracking_uri(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", str(path), "--tracking-uri", uri]) == 0
+    (_, children) = runs(uri, "kws")
+    run = children[0]
+    assert run.data.params["data.task"] == "kws12"
+    assert run.data.tags["test_set"] == "testing_list.txt"
+    local = MlflowClient(tracking_uri=uri).download_artifacts(
+        run.info.run_id, "confusion_matrix.csv", str(tmp_path))
+    assert Path(local).read_text().splitlines()[0] == "," + ",".join(KWS12_LABELS)
+    given = load_experiment(path)
+    assert given.identity["data.task"] == "kws12"
+    path.write_text(path.read_text().replace('task = "kws12"\n', ""))
+    assert "data.task" not in load_experiment(path).identity  # the default forks nothing
+    assert load_experiment(path, {"data.task": "kws12"}).identity == given.identity
+    with pytest.raises(HarnessError, match=r"\[data\] task: task 'kws10'; use one of"):
+        path.write_text(path.read_text().replace("[data]\n", '[data]\ntask = "kws10"\n'))
+        load_experiment(path)
