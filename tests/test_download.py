@@ -18,7 +18,7 @@ from conftest import SR, make_speech_commands
 
 from harness.cli import main
 from harness.data import load_splits
-from harness.data.download import URL_ENV, archive_url
+from harness.data.download import URL_ENV, archive_url, download
 from harness.data.speech_commands import WORDS_V001
 from harness.data.tasks import KWS12_LABELS
 
@@ -163,3 +163,20 @@ def test_unsafe_member_and_unreachable_server(server: Server, harness_data_dir: 
     url = "http://127.0.0.1:9/speech_commands_v0.02.tar.gz"  # the discard port: refused
     code, err = _run(["data", "prepare", "speech_commands_v0.02", "--url", url], capsys)
     assert code == 2 and "--root PATH" in err and "synth_commands" in err
+
+
+def test_a_folder_not_installed_here_is_never_deleted(harness_data_dir: Path,
+                                                      capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    """A folder extracted by hand (or by the torchaudio-based download) is never deleted:
+    trusted when it holds the list files, else refused with the fix."""
+    folder = harness_data_dir / "SpeechCommands" / "speech_commands_v0.02"
+    (folder / "yes").mkdir(parents=True)
+    code, err = _run(["data", "prepare", "speech_commands_v0.02", "--url",
+                      "http://127.0.0.1:9/"], capsys)
+    assert code == 2 and "was not installed by the harness" in err and "touch" in err
+    assert (folder / "yes").is_dir()
+    for name in ("validation_list.txt", "testing_list.txt"):
+        (folder / name).write_text("")
+    assert download("speech_commands_v0.02", harness_data_dir, "http://127.0.0.1:9/") == folder
+    assert (folder / ".complete").is_file()

@@ -20,7 +20,7 @@ from rich.table import Table
 from harness.console import console
 from harness.data import choose, source
 from harness.data import prepare as prepare_data
-from harness.data.download import ARCHIVES, download
+from harness.data.download import ARCHIVES, TEST_SET, download
 from harness.data.speech_commands import (
     SPLIT_NAMES,
     labels_of,
@@ -35,7 +35,7 @@ def prepare(args: argparse.Namespace) -> int:
     from harness.data import data_dir
 
     start = time.perf_counter()
-    if args.dataset in ARCHIVES and args.dataset.startswith("speech_commands_test_set"):
+    if args.dataset in ARCHIVES and args.dataset.startswith(TEST_SET):
         folder = download(args.dataset, data_dir(), args.url, args.sha256)
         n = len(list(folder.glob("*/*.wav")))
         console.print(f"{args.dataset}: {n} clips in {folder} "

@@ -49,6 +49,9 @@ SHA256: dict[str, str | None] = {
 }
 ARCHIVES = tuple(SHA256)
 COMPLETE = ".complete"   # written into a folder as it is renamed into place
+TEST_SET = "speech_commands_test_set_"
+# what a folder extracted elsewhere must hold to be trusted: (data set, test set)
+_LAST_WRITTEN = (("validation_list.txt", "testing_list.txt"), ("_silence_", "_unknown_"))
 SKIP = "skip"            # sha256=SKIP: check the length only (a mirror of other bytes)
 CHUNK = 1 << 20
 
@@ -74,6 +77,13 @@ def download(name: str, data_dir: Path, url: str | None = None,
     folder = data_dir / "SpeechCommands" / name
     if (folder / COMPLETE).is_file():
         return folder
+    if folder.exists():  # not renamed in whole by us: extracted by hand or by torchaudio
+        if all((folder / f).exists() for f in _LAST_WRITTEN[name.startswith(TEST_SET)]):
+            (folder / COMPLETE).touch()  # trusted, as the torchaudio-based download did
+            return folder
+        raise HarnessError(f"{folder} exists but was not installed by the harness (no "
+                           f"{COMPLETE}) and looks incomplete: if it is a complete extraction, "
+                           f"`touch {folder / COMPLETE}`; if not, delete it and run again")
     source = archive_url(name, url)
     expected = SHA256[name] if sha256 is None else (None if sha256 == SKIP else sha256.lower())
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -120,8 +130,8 @@ def extract_archive(archive: Path, folder: Path) -> Path:
 def _install(folder: Path, fill: Callable[[Path], None]) -> None:
     """Call fill(tmp) on a fresh hidden folder beside `folder`, then rename it to `folder`.
 
-    A `folder` without COMPLETE (an older, interrupted extraction) is replaced; temporary
-    folders that killed processes of this host left here are removed first.
+    Another process that installed the same folder first wins (its copy is kept);
+    temporary folders that killed processes of this host left here are removed first.
     """
     folder.parent.mkdir(parents=True, exist_ok=True)
     for old in folder.parent.glob(".tmp-*"):
@@ -132,9 +142,11 @@ def _install(folder: Path, fill: Callable[[Path], None]) -> None:
     try:
         fill(tmp)
         (tmp / COMPLETE).touch()
-        if folder.exists() and not (folder / COMPLETE).is_file():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            if not (folder / COMPLETE).is_file():
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

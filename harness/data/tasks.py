@@ -36,7 +36,7 @@ import numpy as np
 
 from harness.data.background import NOISE_HOP
 from harness.data.cache import Cache, prepare_cache
-from harness.data.download import extract_archive
+from harness.data.download import TEST_SET, extract_archive
 from harness.data.speech_commands import (
     CLIP_SAMPLES,
     NOISE_FOLDER,
@@ -56,7 +56,6 @@ KWS12_LABELS = (SILENCE, UNKNOWN, *KWS12_WORDS)
 SILENCE_PERCENTAGE = 10.0  # TF train.py --silence_percentage
 UNKNOWN_PERCENTAGE = 10.0  # TF train.py --unknown_percentage
 TASK_SEED = 59185          # TF input_data.py RANDOM_SEED: the unknown draw does not vary by run
-TEST_SET_PREFIX = "speech_commands_test_set_"
 
 
 @dataclass(frozen=True)
@@ -179,7 +178,7 @@ def test_set_folder(root: Path, name: str) -> Path | None:
     version = re.search(r"v0\.0[12]", name) or re.search(r"v0\.0[12]", root.name)
     if version is None:
         return None
-    folder = root.parent / f"{TEST_SET_PREFIX}{version[0]}"
+    folder = root.parent / f"{TEST_SET}{version[0]}"
     archive = root.parent / f"{folder.name}.tar.gz"
     if not folder.is_dir() and archive.is_file():
         extract_archive(archive, folder)
