@@ -34,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data.background import NOISE_HOP
 from harness.data.cache import Cache, prepare_cache
 from harness.data.download import TEST_SET, extract_archive
 from harness.data.speech_commands import (
@@ -76,6 +75,8 @@ class Part:
 
 @dataclass(frozen=True)
 class Chosen:
+    """What a task takes of a folder: its classes, each split's Part, the test set used."""
+
     labels: list[str]       # the task's classes, label index order
     parts: dict[str, Part]  # "train" | "valid" | "test"
     test_set: str           # "testing_list.txt", "random" or a test tarball's name
@@ -143,7 +144,7 @@ def _kws12(cache: Cache, rows: dict[str, np.ndarray], seed: int) -> dict[str, Pa
         words, others = r[labels != unknown], r[labels == unknown]
         n = len(words)
         n_unknown = min(math.ceil(n * UNKNOWN_PERCENTAGE / 100), len(others))
-        rng = np.random.default_rng((TASK_SEED, seed, i))
+        rng = np.random.default_rng((TASK_SEED, seed, i, 0))  # 0: the unknown draw
         picked = rng.choice(others, n_unknown, replace=False) if n_unknown else others[:0]
         keep = np.sort(np.concatenate([words, picked]))
         out[s] = Part(cache, keep, remap[cache.label_idx[keep]],
@@ -163,7 +164,7 @@ def silence_clips(noise: np.ndarray, n: int, seed: int, split: str) -> np.ndarra
         raise HarnessError(f"task kws12 cuts its {SILENCE} clips from {NOISE_FOLDER}/*.wav "
                            f"(each at least 1 s long), and the data folder has none; add "
                            f"noise recordings there or use task words30")
-    rng = np.random.default_rng((TASK_SEED, seed, SPLIT_NAMES.index(split), NOISE_HOP))
+    rng = np.random.default_rng((TASK_SEED, seed, SPLIT_NAMES.index(split), 1))  # 1: silence
     picks = rng.integers(0, len(noise), n)
     volume = rng.uniform(0.0, 1.0, (n, 1))
     return np.round(noise[picks] * volume).astype(np.int16)
