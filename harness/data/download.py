@@ -154,6 +154,8 @@ def _install(folder: Path, fill: Callable[[Path], None]) -> None:
 def _extract(stream: IO[bytes], dest: Path) -> None:
     """Stream a gzipped tar into `dest`; tarfile's "data" filter refuses absolute paths,
     `..`, links out of `dest` and device files (PEP 706), so an archive writes only there."""
+    if not hasattr(tarfile, "data_filter"):  # Python 3.11.0-3.11.3
+        raise HarnessError("safe extraction needs tarfile's data filter: use Python >= 3.11.4")
     with tarfile.open(fileobj=stream, mode="r|gz") as tar:
         tar.extractall(dest, filter="data")
 
