@@ -16,6 +16,10 @@ from typing import Any
 from harness.errors import HarnessError
 
 SPLITS = ("official", "random")
+TASKS = ("words30", "kws12", "kws35")  # harness.data.tasks.TASKS (not imported: no numpy here)
+TASK_HELP = ("words30: every word folder a class; kws12: yes,no,up,down,left,right,on,off,"
+             "stop,go + _silence_ + _unknown_ (the official test tarball when beside the data);"
+             " kws35: the 35 words of v0.02 (docs/tasks.md; default: %(default)s)")
 
 
 def parse_options(pairs: Sequence[str] | None, flag: str = "--set") -> dict[str, Any]:
@@ -46,6 +50,7 @@ def _data_args(p: argparse.ArgumentParser, dataset_default: str = "synth_command
     p.add_argument("--split-seed", type=int, default=None,
                    help="seed of the random split (default: the --seed, so each replicate "
                         "draws its own split, as the sweep does)")
+    p.add_argument("--task", choices=TASKS, default="words30", help=TASK_HELP)
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -95,8 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     p = dsub.add_parser("prepare", help="download or generate if needed, decode, cache")
     p.add_argument("dataset", nargs="?", default=None,
-                   help="dataset name; may be left out with --root (labels inferred)")
+                   help="dataset name, or speech_commands_test_set_v0.01|v0.02 (the kws12 "
+                        "test tarballs); may be left out with --root (labels inferred)")
     p.add_argument("--root", default=None, help="a folder in the Speech Commands layout")
+    p.add_argument("--url", default=None,
+                   help="where to download from: the archive's URL or a base folder URL "
+                        "(default: $HARNESS_SPEECH_COMMANDS_URL, else TensorFlow's bucket)")
+    p.add_argument("--sha256", default=None,
+                   help="the archive's expected SHA-256 (default: the published one), or "
+                        "'skip' to check only its length")
     p.add_argument("--skip-bad", action="store_true",
                    help="skip unreadable or malformed clips instead of stopping")
     p.set_defaults(handler="harness.commands.data:prepare")
@@ -105,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default=None)
     p.add_argument("--split", choices=SPLITS, default="official")
     p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--task", choices=TASKS, default="words30", help=TASK_HELP)
     p.add_argument("--skip-bad", action="store_true")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler="harness.commands.data:info")
@@ -154,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, default=None, help="run this many more trials")
     p.add_argument("--epochs", type=int, default=None, help="override [train] epochs")
     p.add_argument("--device", default=None, help="override the device")
+    p.add_argument("--task", choices=TASKS, default=None,
+                   help="override [data] task (the same as --set data.task=...)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a fixed option, e.g. --set batch_size=64, "
                         "--set model.width=0.5, --set data.split=random")

@@ -6,9 +6,10 @@ One flat namespace names every option everywhere: in `[train]`, in `[search.spac
 in `--set KEY=VALUE` and in the MLflow params. Keys are `frontend`, `model`, any
 TrainConfig field (`recipe`, `epochs`, `batch_size`, `lr`, ...), `model.<opt>` and
 `frontend.<opt>` (options of the registered factories) and, in `[data]`, `dataset`,
-`root`, `split`, `split_seed` (`data.<key>` elsewhere). `recipe` names a registered
-training recipe (harness.recipes: `as_ran` by default); any of its keys (`epochs`, `lr`,
-`patience`, `test_weights`, ...) given beside it overrides that one value. A random split
+`root`, `split`, `split_seed`, `task` (`data.<key>` elsewhere; tasks: docs/tasks.md).
+`recipe` names a registered training recipe (harness.recipes: `as_ran` by default); any
+of its keys (`epochs`, `lr`, `patience`, `test_weights`, ...) given beside it overrides
+that one value. A random split
 is drawn anew for every replicate (its seed is the trial's seed) unless `split_seed` fixes
 it. A file:
 
@@ -17,6 +18,7 @@ it. A file:
     [data]
     dataset = "synth_commands"
     split = "official"
+    task = "words30"              # words30 | kws12 | kws35 (harness.data.tasks)
     [train]
     model = "seed_cnn"
     "model.width" = 0.25          # quoted: a dotted key, not a sub-table
@@ -51,7 +53,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.data import DATASETS, SPLITS
+from harness.data import DATASETS, SPLITS, TASKS
 from harness.errors import HarnessError
 from harness.experiment import Experiment, Range
 from harness.tracking import DEFAULT_MARGIN
@@ -59,7 +61,8 @@ from harness.tracking import DEFAULT_MARGIN
 SAMPLERS = ("grid", "tpe", "random")
 PRUNERS = ("none", "median", "hyperband")
 DATA_DEFAULTS: dict[str, Any] = {"dataset": "synth_commands", "root": None,
-                                 "split": "official", "split_seed": None}  # None: the seed
+                                 "split": "official", "split_seed": None,  # None: the seed
+                                 "task": "words30"}
 NOT_PARAMS = ("seed", "device")  # TrainConfig fields that are not plain trial params
 EXPERIMENTS_DIR = Path("experiments")
 
@@ -261,6 +264,8 @@ class _Validator:
                 raise self.fail(where, f"unknown data key; known: {', '.join(DATA_DEFAULTS)}")
             if sub == "split" and value not in SPLITS:
                 raise self.fail(where, f"split {value!r}; use one of {', '.join(SPLITS)}")
+            if sub == "task" and value not in TASKS:
+                raise self.fail(where, f"task {value!r}; use one of {', '.join(TASKS)}")
             if sub == "split_seed" and value is not None and (
                     isinstance(value, bool) or not isinstance(value, int)):
                 raise self.fail(where, f"split_seed {value!r}: an integer (or leave it out: "

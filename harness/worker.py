@@ -204,13 +204,15 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
     from harness.recipes import converged, kept
     from harness.train import TrainConfig, evaluate, fit, frontend_throughput
 
-    key = tuple(params[f"data.{k}"] for k in ("dataset", "root", "split", "split_seed"))
+    key = (*(params[f"data.{k}"] for k in ("dataset", "root", "split", "split_seed")),
+           params.get("data.task", "words30"))
     if key not in data_cache:
         # One data set at a time: a random split redrawn per replicate is a new in-memory
         # copy each time (2 GB for v0.01), and a grid runs each seed's trials together.
         data_cache.clear()
-        data_cache[key] = load_splits(*key[:3], key[3] or 0)
+        data_cache[key] = load_splits(*key[:3], key[3] or 0, task=key[4])
     data = data_cache[key]
+    run.client.set_tag(run.run_id, "test_set", data.test_set)  # which test set test_acc is on
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in params.items() if k in fields}, device=device)
     seed_everything(cfg.seed)  # the initial weights draw from it

@@ -133,7 +133,9 @@ def test_dataset_name_fixes_the_words(tmp_path: Path) -> None:
 def test_info_json(speech_commands: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "info", "--root", str(speech_commands), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"labels", "splits", "per_label"}
+    assert set(out) == {"dataset", "task", "test_set", "labels", "splits", "per_label",
+                        "balance"}
+    assert out["task"] == "words30" and out["test_set"] == "testing_list.txt"
     assert out["labels"] == ["no", "off", "on", "yes"]
     assert out["splits"] == {"train": 32, "valid": 8, "test": 8}
     assert out["per_label"]["yes"] == {"train": 8, "valid": 2, "test": 2}

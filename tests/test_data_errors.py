@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import soundfile as sf
 
 from harness.cli import main
 from harness.data import load_splits, prepare
-from harness.data.speech_commands import download
 from harness.errors import HarnessError
 
 
@@ -148,20 +146,6 @@ def test_unknown_dataset_and_split(speech_commands: Path,
     assert code == 2 and "name a dataset" in err
     with pytest.raises(HarnessError, match="unknown split 'speaker'"):
         load_splits(None, root=speech_commands, split="speaker")
-
-
-def _offline() -> bool:
-    try:
-        socket.getaddrinfo("download.tensorflow.org", 80)
-    except OSError:
-        return True
-    return False
-
-
-@pytest.mark.skipif(not _offline(), reason="online: would download 1.4 GB")
-def test_failed_download_says_what_to_do(harness_data_dir: Path) -> None:
-    with pytest.raises(HarnessError, match=r"could not download.*--root PATH.*synth_commands"):
-        download("speech_commands_v0.01", harness_data_dir)
 
 
 def test_float_wavs_decode_to_the_int16_they_hold_and_clip(tmp_path: Path) -> None:

@@ -73,7 +73,8 @@ def log_study(uri: str, name: str, searched: list[str], trials: list[tuple],
             "data.split": "official", "data.split_seed": 0}
     for number, (params, state, acc, *extra) in enumerate(trials):
         test = {"converged": True, "stop_reason": "early_stopping", **(extra[0] if extra else {})}
-        run = tracker.trial(number, {**base, **params}, tags={"device": "cpu"})
+        run = tracker.trial(number, {**base, **params},
+                            tags={"device": "cpu", "test_set": "testing_list.txt"})
         for epoch in (1, 2, 3):
             run.log_epoch({"epoch": epoch, "train_loss": 1 / epoch, "train_acc": 0.5,
                            "valid_loss": 1 / epoch, "valid_acc": acc - 0.02 * (3 - epoch),
@@ -274,6 +275,7 @@ def test_report_files_html_and_determinism(store: str, tmp_path: Path) -> None:
     assert "1 of 4 pairs p < 0.05 (1 favour `complex`)" in md
     assert "**Recipe(s):** as_ran" in md and "**Equivalence margin:** ±0.005" in md
     assert "synthetic" not in md.lower()  # a --root folder, not generated speech
+    assert "here words30, tested on testing_list.txt" in md  # the tag the worker sets
     for name in ("report.md", "report.html", "finding.csv", "mcnemar.csv"):
         text = (out / name).read_text().lower()
         assert "confirmed" not in text and "refuted" not in text and "**inconclusive" not in text

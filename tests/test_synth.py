@@ -160,3 +160,23 @@ def test_empty_folder_is_filled_and_bad_sizes_refused(tmp_path: Path) -> None:
         speakers=3, noise_seconds=2.0, babble_streams=1)) / MARKER).is_file()
     with pytest.raises(HarnessError, match="speakers >= 3"):
         generate(tmp_path / "few", speakers=2)
+
+
+def test_kws12_on_the_offline_set(sets: dict[str, Path], capsys: pytest.CaptureFixture[str]
+                                  ) -> None:
+    """The generator's _background_noise_ is what kws12's _silence_ is cut from: `data info
+    --task kws12` lists 12 labels, and each silence clip is one of its windows, scaled."""
+    import json
+
+    from harness.cli import main
+    from harness.data import load_splits
+
+    assert main(["data", "info", "--root", str(sets["a"]), "--task", "kws12", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["labels"]) == 12 and out["labels"][:2] == ["_silence_", "_unknown_"]
+    assert all(out["per_label"]["_silence_"][s] > 0 for s in ("train", "valid", "test"))
+    data = load_splits(None, root=sets["a"], task="kws12")
+    assert len(data.noise) >= 5 * 3  # >= 5 noises of 2 s: 3 windows each at a 0.5 s hop
+    silence = data.train.audio[data.train.labels == 0].astype(np.float64)
+    assert len(silence) == out["per_label"]["_silence_"]["train"]
+    assert np.sqrt((silence**2).mean()) > 100  # noise, not digital zero

@@ -2,6 +2,8 @@
 
     python -m harness data prepare synth_commands
     python -m harness data info speech_commands_v0.01 --split random --json
+    python -m harness data info speech_commands_v0.02 --task kws12   # + _silence_, _unknown_
+    python -m harness data prepare speech_commands_test_set_v0.02 --url http://mirror/data/
     python -m harness data info --root /path/to/folder      # labels from its word folders
     python -m harness data synth /tmp/keywords --speakers 20 --seed 1
 """
@@ -13,12 +15,12 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 from rich.table import Table
 
 from harness.console import console
+from harness.data import choose, source
 from harness.data import prepare as prepare_data
-from harness.data import source
+from harness.data.download import ARCHIVES, TEST_SET, download
 from harness.data.speech_commands import (
     SPLIT_NAMES,
     labels_of,
@@ -30,8 +32,18 @@ from harness.data.speech_commands import (
 
 def prepare(args: argparse.Namespace) -> int:
     """Download or generate if needed, decode, cache; one summary line."""
+    from harness.data import data_dir
+
     start = time.perf_counter()
-    name, root = source(args.dataset, args.root)
+    if args.dataset in ARCHIVES and args.dataset.startswith(TEST_SET):
+        folder = download(args.dataset, data_dir(), args.url, args.sha256)
+        n = len(list(folder.glob("*/*.wav")))
+        console.print(f"{args.dataset}: {n} clips in {folder} "
+                      f"({time.perf_counter() - start:.1f} s)", markup=False, soft_wrap=True)
+        return 0
+    if args.dataset in ARCHIVES:  # fetched here, so --sha256 reaches the download
+        download(args.dataset, data_dir(), args.url, args.sha256)
+    name, root = source(args.dataset, args.root, args.url)
     cache = prepare_data(args.dataset, root, skip_bad=args.skip_bad)
     console.print(f"{name}: {len(cache.paths)} clips, {len(cache.labels)} labels from {root}; "
                   f"cache {cache.folder} ({time.perf_counter() - start:.1f} s)",
@@ -40,25 +52,31 @@ def prepare(args: argparse.Namespace) -> int:
 
 
 def info(args: argparse.Namespace) -> int:
-    """Clips per split and per label: a table on stderr, or one JSON object on stdout."""
+    """Clips per split and per label of a task, with each label's share of its split and
+    the test set used: a table on stderr, or one JSON object on stdout."""
     name, root = source(args.dataset, args.root)
     cache = prepare_data(args.dataset, root, skip_bad=args.skip_bad)
-    rows = cache.split_rows(args.split, args.split_seed)
-    n_labels = len(cache.labels)
-    counts = {s: np.bincount(cache.label_idx[rows[s]], minlength=n_labels) for s in SPLIT_NAMES}
+    chosen = choose(args.task, cache, name, args.split, args.split_seed, skip_bad=args.skip_bad)
+    n_labels = len(chosen.labels)
+    counts = {s: chosen.parts[s].counts(n_labels) for s in SPLIT_NAMES}
+    splits = {s: int(counts[s].sum()) for s in SPLIT_NAMES}
     per_label = {label: {s: int(counts[s][i]) for s in SPLIT_NAMES}
-                 for i, label in enumerate(cache.labels)}
-    splits = {s: len(rows[s]) for s in SPLIT_NAMES}
+                 for i, label in enumerate(chosen.labels)}
+    balance = {label: {s: round(n / max(splits[s], 1), 4) for s, n in by_split.items()}
+               for label, by_split in per_label.items()}
     if args.json:
-        print(json.dumps({"labels": cache.labels, "splits": splits, "per_label": per_label}))
+        print(json.dumps({"dataset": name, "task": args.task, "test_set": chosen.test_set,
+                          "labels": chosen.labels, "splits": splits, "per_label": per_label,
+                          "balance": balance}))
         return 0
     split_desc = args.split if args.split == "official" else f"random, seed {args.split_seed}"
-    table = Table(title=f"{name} ({root}), {split_desc} split")
+    table = Table(title=f"{name} ({root}), task {args.task}, {split_desc} split, "
+                        f"test set {chosen.test_set}")
     table.add_column("label")
     for s in SPLIT_NAMES:
         table.add_column(s, justify="right")
     for label, by_split in per_label.items():
-        table.add_row(label, *(str(by_split[s]) for s in SPLIT_NAMES))
+        table.add_row(label, *(f"{by_split[s]} ({balance[label][s]:.1%})" for s in SPLIT_NAMES))
     table.add_section()
     table.add_row("all", *(str(splits[s]) for s in SPLIT_NAMES), style="bold")
     console.print(table)

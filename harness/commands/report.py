@@ -139,6 +139,10 @@ def finding_blocks(study: rp.Study, judged: list[rp.Judged], table: pd.DataFrame
                        + rp.data_name(r),
                        "split: study a random 60/20/20 split (the same speakers in train and "
                        "test); here " + ", ".join(rp.distinct(r, "data.split")),
+                       "task and test set (docs/tasks.md): study words30, tested on its "
+                       "random split; here " + (", ".join(rp.distinct(r, "data.task"))
+                                                or "words30") + ", tested on "
+                       + (", ".join(rp.distinct(r, "tags.test_set")) or "(not recorded)"),
                        f"seeds: study one run per input; here {len(seeds)} seed(s) with "
                        f"complete trials ({', '.join(seeds)})",
                        "recipe: study `as_ran` (Adam at a constant 4e-4, betas (0.95, 0.999), "

@@ -37,6 +37,8 @@ def sweep(args: argparse.Namespace) -> int:
         overrides["epochs"] = args.epochs
     if args.device is not None:
         overrides["device"] = args.device
+    if args.task is not None:
+        overrides["data.task"] = args.task
     exp = load_experiment(args.experiment, overrides)
     exp = check_pipelines(exp)
     args.workers = args.workers or exp.workers  # the file's [search] workers, else 1

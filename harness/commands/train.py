@@ -46,7 +46,7 @@ def _setup(args: argparse.Namespace,
     frontend_opts = parse_options(args.frontend_opt, "--frontend-opt")
     model_opts = parse_options(args.model_opt, "--model-opt")
     split_seed = args.seed if args.split_seed is None else args.split_seed
-    splits = load_splits(_dataset(args), args.root, args.split, split_seed)
+    splits = load_splits(_dataset(args), args.root, args.split, split_seed, task=args.task)
     seed_everything(cfg.seed)  # the initial weights draw from torch's global generator
     frontend, model = build_pipeline(args.frontend, args.model, len(splits.labels),
                                      frontend_opts, model_opts)
@@ -76,9 +76,10 @@ def train(args: argparse.Namespace) -> int:
     device = resolve_device(cfg.device)
     params = sum(p.numel() for p in model.parameters())
     console.print(
-        f"{splits.dataset} ({args.split} split): {len(splits.train.labels)} train, "
+        f"{splits.dataset} ({args.split} split, task {splits.task}, test set "
+        f"{splits.test_set}): {len(splits.train.labels)} train, "
         f"{len(splits.valid.labels)} valid, {len(splits.test.labels)} test clips, "
-        f"{len(splits.labels)} words | {args.frontend} -> {args.model}, {params:,} parameters "
+        f"{len(splits.labels)} classes | {args.frontend} -> {args.model}, {params:,} parameters "
         f"| {_device_name(device)}\nrecipe {cfg.recipe}: {cfg.schedule} lr {cfg.lr:g}, betas "
         f"({cfg.beta1:g}, {cfg.beta2:g}), batch {cfg.batch_size}, at most {cfg.epochs} epochs, "
         f"patience {cfg.patience}, test the {cfg.test_weights} weights", highlight=False)
@@ -128,6 +129,8 @@ def train(args: argparse.Namespace) -> int:
             "params": params,
             "labels": splits.labels,
             "dataset": splits.dataset,
+            "task": splits.task,
+            "test_set": splits.test_set,
             "frontend": args.frontend,
             "model": args.model,
             "config": dataclasses.asdict(cfg),

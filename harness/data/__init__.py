@@ -23,6 +23,7 @@ import numpy as np
 from harness.console import console
 from harness.data.background import read_noise
 from harness.data.cache import Cache, prepare_cache
+from harness.data.download import download
 from harness.data.speech_commands import (
     CLIP_SAMPLES,
     SPLIT_NAMES,
@@ -31,15 +32,23 @@ from harness.data.speech_commands import (
     WORDS_V002,
     check_labels,
     check_root,
-    download,
     labels_of,
     list_clips,
+)
+from harness.data.tasks import (
+    DEFAULT_TASK,
+    TASKS,
+    Chosen,
+    Part,
+    check_task,
+    select,
+    silence_clips,
 )
 from harness.errors import HarnessError
 
 __all__ = [
-    "DATASETS", "SPLITS", "SYNTHETIC", "SYNTH_SETS", "Cache", "Clips", "SplitData", "data_dir",
-    "load_splits", "prepare", "source",
+    "DATASETS", "SPLITS", "SYNTHETIC", "SYNTH_SETS", "TASKS", "Cache", "Chosen", "Clips",
+    "SplitData", "choose", "data_dir", "load_splits", "prepare", "source",
 ]
 
 # name -> the word folders it must have (its labels, sorted)
@@ -78,7 +87,7 @@ class SplitData:
     root: Path          # the source folder
     noise: np.ndarray = field(  # (K, 16000) int16 1 s windows of _background_noise_; K may be 0
         default_factory=lambda: np.zeros((0, CLIP_SAMPLES), np.int16))
-    task: str = "words30"      # the class construction (docs/tasks.md)
+    task: str = DEFAULT_TASK   # the class construction (docs/tasks.md)
     test_set: str = TEST_LIST  # what the test split is: a list file, "random", or a tarball
 
 
@@ -87,11 +96,13 @@ def data_dir() -> Path:
     return Path(os.environ.get("HARNESS_DATA_DIR") or "data").expanduser().absolute()
 
 
-def source(dataset: str | None, root: str | Path | None) -> tuple[str, Path]:
+def source(dataset: str | None, root: str | Path | None,
+           url: str | None = None) -> tuple[str, Path]:
     """(dataset name, source folder), downloading or generating a named dataset if needed.
 
     With `root` alone the name is the folder's name. A name without `root` must
     be in DATASETS; with `root` it must be too, since it fixes the word list.
+    `url` overrides where a download comes from (harness.data.download).
     """
     if dataset is not None and dataset not in DATASETS:
         known = ", ".join(DATASETS)
@@ -104,17 +115,17 @@ def source(dataset: str | None, root: str | Path | None) -> tuple[str, Path]:
         raise HarnessError(f"name a dataset ({', '.join(DATASETS)}) or give --root PATH")
     if dataset in SYNTH_SETS:
         return dataset, _synth_folder(data_dir() / dataset, **SYNTH_SETS[dataset])
-    return dataset, download(dataset, data_dir())
+    return dataset, download(dataset, data_dir(), url)
 
 
 def prepare(dataset: str | None = "synth_commands", root: str | Path | None = None, *,
-            skip_bad: bool = False) -> Cache:
+            skip_bad: bool = False, url: str | None = None) -> Cache:
     """Download or generate if needed, check the word folders, decode once; the Cache.
 
     HarnessError if the folder is missing or empty, its word folders differ from
     the named dataset's, or it holds bad clips (unless `skip_bad`).
     """
-    _, path = source(dataset, root)
+    _, path = source(dataset, root, url)
     clips = list_clips(path)
     if dataset is not None:
         check_labels(labels_of(clips), DATASETS[dataset], path, dataset)
@@ -123,30 +134,47 @@ def prepare(dataset: str | None = "synth_commands", root: str | Path | None = No
 
 def load_splits(dataset: str | None = "synth_commands", root: str | Path | None = None,
                 split: str = "official", split_seed: int = 0, *,
-                skip_bad: bool = False) -> SplitData:
-    """The train/valid/test clips of a dataset, preparing it first if needed.
+                skip_bad: bool = False, task: str = DEFAULT_TASK) -> SplitData:
+    """The train/valid/test clips of a dataset's `task`, preparing it first if needed.
 
     split "official": validation_list.txt / testing_list.txt (speaker-disjoint),
     zero-copy memmap slices. split "random": 60/20/20 for `split_seed`, copied
-    into memory. Clips within a split are in cache-row order.
+    into memory. Clips within a split are in cache-row order; a kws12 split then has
+    its `_silence_` clips appended (cut from the noise, seeded). harness.data.tasks
+    says which clips and labels each task takes, and which test set.
     """
     if split not in SPLITS:
         raise HarnessError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+    check_task(task)
     name, path = source(dataset, root)
     cache = prepare(dataset, path, skip_bad=skip_bad)
-    rows = cache.split_rows(split, split_seed)
-    parts = {s: _take(cache, rows[s]) for s in SPLIT_NAMES}
-    return SplitData(**parts, labels=cache.labels, dataset=name, root=path,
-                     noise=read_noise(path), test_set=TEST_LIST if split == "official" else split)
+    chosen = choose(task, cache, name, split, split_seed, skip_bad=skip_bad)
+    noise = read_noise(path)
+    parts = {s: _take(chosen.parts[s], noise, split_seed, s) for s in SPLIT_NAMES}
+    return SplitData(**parts, labels=chosen.labels, dataset=name, root=path,
+                     noise=noise, task=task, test_set=chosen.test_set)
 
 
-def _take(cache: Cache, rows: np.ndarray) -> Clips:
-    """The clips at sorted `rows`: a memmap slice when they are contiguous, else a copy."""
+def choose(task: str, cache: Cache, name: str, split: str = "official", split_seed: int = 0,
+           *, skip_bad: bool = False) -> Chosen:
+    """harness.data.tasks.select on `cache`'s split, test-set caches beside the main one."""
+    return select(task, cache, cache.split_rows(split, split_seed), name=name, split=split,
+                  seed=split_seed, cache_root=data_dir() / "cache", skip_bad=skip_bad)
+
+
+def _take(part: Part, noise: np.ndarray, seed: int, split: str) -> Clips:
+    """A part's clips: a memmap slice when its rows are contiguous, else a copy; its
+    `_silence_` clips (label 0) appended after them."""
+    rows, audio = part.rows, part.cache.audio
     if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
-        audio = cache.audio[rows[0]:rows[-1] + 1]
+        audio = audio[rows[0]:rows[-1] + 1]
     else:
-        audio = cache.audio[rows]
-    return Clips(audio=audio, labels=cache.label_idx[rows])
+        audio = audio[rows]
+    if not part.silence:
+        return Clips(audio=audio, labels=part.labels)
+    silence = silence_clips(noise, part.silence, seed, split)
+    labels = np.concatenate([part.labels, np.zeros(part.silence, np.int64)])
+    return Clips(audio=np.concatenate([audio, silence]), labels=labels)
 
 
 def _synth_folder(folder: Path, speakers: int | None = None) -> Path:

@@ -278,11 +278,11 @@ def _decode_all(root: Path, clips: list[str], dest: Path) -> tuple[list[str], li
 def _clean(key_dir: Path, keep: Path) -> None:
     """Remove older caches of the same folder and temp folders of dead processes here."""
     for path in key_dir.iterdir():
-        if path != keep and (not path.name.startswith(".tmp-") or _stale_tmp(path.name)):
+        if path != keep and (not path.name.startswith(".tmp-") or stale_tmp(path.name)):
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _stale_tmp(name: str) -> bool:
+def stale_tmp(name: str) -> bool:
     """Is ".tmp-HOST-PID-TOKEN" left by a process of this host that no longer runs?
 
     Another host's folder (a shared data folder) or a live process's is kept.

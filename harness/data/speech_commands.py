@@ -1,4 +1,4 @@
-"""The Speech Commands folder format: word lists, listing, splits, download.
+"""The Speech Commands folder format: word lists, listing, splits (download.py downloads).
 
     ROOT/
       WORD/SPEAKER_nohash_N.wav     one 1 s, 16 kHz, mono clip; WORD is its label
@@ -14,7 +14,6 @@ clip, in its order, so results compare with code built on torchaudio.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -165,36 +164,3 @@ def random_split(clips: Sequence[str], seed: int = 0) -> dict[str, list[str]]:
     ordered = sorted(clips)
     parts = random_split_indices(len(ordered), seed)
     return {s: [ordered[i] for i in idx] for s, idx in parts.items()}
-
-
-def download(name: str, data_dir: Path) -> Path:
-    """Download and extract Speech Commands `name` under `data_dir`; the extracted folder.
-
-    `name` is "speech_commands_v0.01" or "speech_commands_v0.02". torchaudio
-    downloads atomically but extracts in place, so an interrupted extraction
-    leaves a folder it would trust; a `.complete` marker written after it
-    succeeds tells a finished folder from a partial one, which is extracted again.
-    """
-    folder = data_dir / "SpeechCommands" / name
-    marker = folder / ".complete"
-    if marker.is_file():
-        return folder
-    archive = data_dir / f"{name}.tar.gz"
-    if folder.is_dir() and archive.is_file():
-        shutil.rmtree(folder)  # an extraction that did not finish: redo it from the archive
-    data_dir.mkdir(parents=True, exist_ok=True)
-    from harness.environment import require_torchaudio
-
-    require_torchaudio()  # slow import (torch): only when needed
-    from torchaudio.datasets import SPEECHCOMMANDS
-
-    try:
-        SPEECHCOMMANDS(root=data_dir, url=name, download=True)
-    except Exception as exc:  # URLError, checksum RuntimeError, tarfile errors, disk full, ...
-        raise HarnessError(
-            f"could not download {name} into {data_dir} ({type(exc).__name__}: {exc}). "
-            f"Without internet, use --root PATH with a folder in the Speech Commands layout, "
-            f"or the offline dataset synth_commands"
-        ) from exc
-    marker.touch()
-    return folder
