@@ -214,6 +214,12 @@ class TrialRun:
             writer.writerow([label, *(int(n) for n in row)])
         self.client.log_text(self.run_id, out.getvalue(), "confusion_matrix.csv")
 
+    def log_finals(self, metrics: Mapping[str, float]) -> None:
+        """More final metrics (step 0), e.g. harness.robustness's `robust_*_acc`."""
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[
+            Metric(k, float(v), now, 0) for k, v in metrics.items()])
+
     def finish(self, state: str, reason: str = "") -> None:
         """Write `epochs.csv`, tag `state` (COMPLETE | PRUNED | FAIL) and end the run."""
         if self.epochs:

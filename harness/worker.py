@@ -217,7 +217,8 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
                                      frontend_opts=options_of(params, "frontend"),
                                      model_opts=options_of(params, "model"))
     epochs = []
-    with contextlib.closing(fit(model, frontend, data.train, data.valid, cfg)) as results:
+    with contextlib.closing(fit(model, frontend, data.train, data.valid, cfg,
+                                data.noise)) as results:
         for result in results:  # on exit the model holds the weights the recipe tests
             run.log_epoch(result)
             epochs.append(result)
@@ -235,6 +236,10 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
                  tested_epoch=tested.epoch, epochs_run=len(epochs),
                  stop_reason=epochs[-1].stop, converged=converged(epochs),
                  predictions=np.stack([data.test.labels, test.predictions], axis=1))
+    if cfg.robustness:
+        from harness.robustness import robustness
+
+        run.log_finals(robustness(model, frontend, data.test, data.noise, cfg))
     return tested.valid_acc
 
 
