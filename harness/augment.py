@@ -10,13 +10,16 @@ the device seeded by the trial seed, so a run is reproducible on its device.
 
 The waveform steps follow Honk (castorini/honk utils/model.py, SpeechDataset.preprocess and
 _timeshift_audio) and TensorFlow (tensorflow/examples/speech_commands/input_data.py,
-get_data): a shift drawn uniformly from [-shift_ms, +shift_ms] (whole samples), the gap
-zero-filled; then, with probability `noise_prob` per clip, a background-noise window times
-a volume drawn uniformly from [0, noise_volume] added, and the sum clipped to [-1, 1]
-(Honk: `a = random.random() * 0.1`, noise_prob 0.8, timeshift_ms 100; TF:
-background_frequency 0.8, background_volume 0.1, time_shift_ms 100). Honk and TF crop the
-noise from a random offset of a random file; here a random 1 s window of SplitData.noise
-(0.5 s hop, harness.data.background) is drawn.
+AudioProcessor.get_data): a shift drawn uniformly from [-shift_ms, +shift_ms] (whole
+samples), the gap zero-filled; then, with probability `noise_prob` per clip, a
+background-noise window times a volume drawn uniformly from [0, noise_volume] added, and the
+sum clipped to [-1, 1] (Honk: `a = random.random() * 0.1` when `random.random() <
+noise_prob`, defaults noise_prob 0.8, timeshift_ms 100; TF: `background_volume =
+np.random.uniform(0, background_volume_range)` when `np.random.uniform(0, 1) <
+background_frequency`, train.py's flags 0.8, 0.1 and time_shift_ms 100). Both crop the noise
+at a random offset of a random file; here a random 1 s window of SplitData.noise (0.5 s hop,
+harness.data.background) is drawn. Both augment training clips only; so does fit here
+(validation and test batches are never augmented).
 
 SpecAugment (Park et al. 2019, "SpecAugment", Interspeech; section 2): `time_masks` bands of
 t ~ U{0..time_mask_width} consecutive frames and `freq_masks` bands of f ~ U{0..freq_mask_width}
