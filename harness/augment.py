@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from harness.data.speech_commands import SAMPLE_RATE
 from harness.errors import HarnessError
@@ -52,11 +53,16 @@ AUGMENT_KEYS = ("shift_ms", "noise_prob", "noise_volume", "time_masks", "time_ma
 
 
 def shift(x: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
-    """x (B, T) shifted by samples (B,) int64 each, zero-filled: out[b, t] = x[b, t - s_b]."""
-    t = torch.arange(x.shape[1], device=x.device)
-    src = t[None, :] - samples[:, None]
-    inside = (src >= 0) & (src < x.shape[1])
-    return torch.gather(x, 1, src.clamp(0, x.shape[1] - 1)) * inside
+    """x (B, T) shifted by samples (B,) int64 each, zero-filled: out[b, t] = x[b, t - s_b].
+
+    One copy: the zero-padded batch viewed as every T-long window (unfold, no copy), and
+    each row's window picked by its shift.
+    """
+    most = int(samples.abs().max()) if len(samples) else 0
+    if most == 0:
+        return x.clone()
+    windows = F.pad(x, (most, most)).unfold(1, x.shape[1], 1)  # (B, 2 most + 1, T) view
+    return windows[torch.arange(len(x), device=x.device), most - samples]
 
 
 def bands(lengths: torch.Tensor, starts: torch.Tensor, size: int) -> torch.Tensor:
@@ -121,8 +127,7 @@ class Augmenter:
             pick = self._integers(len(self.noise) - 1, b).clamp_(max=len(self.noise) - 1)
             volume = self._uniform(b) * self.noise_volume
             volume = volume * (self._uniform(b) < self.noise_prob)
-            window = self.noise[pick, :t]
-            x = (x + volume[:, None] * window).clamp_(-1, 1)
+            x = torch.addcmul(x, volume[:, None], self.noise[pick, :t]).clamp_(-1, 1)
         return x
 
     def features(self, f: torch.Tensor) -> torch.Tensor:
@@ -134,14 +139,12 @@ class Augmenter:
                                f"front-end's (B, C, F, T) output, got shape {tuple(f.shape)}: "
                                "use another front-end or set time_masks = freq_masks = 0")
         b, _, n_freq, n_time = f.shape
-        keep = torch.ones(b, 1, n_freq, n_time, device=f.device, dtype=f.dtype)
+        keep = []  # (B, 1, F, 1) and (B, 1, 1, T'): 1 outside the bands, 0 inside
         for count, width, size, dim in ((self.freq_masks, self.freq_mask_width, n_freq, 2),
                                         (self.time_masks, self.time_mask_width, n_time, 3)):
-            if not count:
-                continue
-            width = min(width, size)
-            lengths = self._integers(width, b, count)
+            lengths = self._integers(min(width, size), b, count)
             starts = self._integers(size - lengths, b, count).clamp_(max=size - lengths)
-            band = bands(lengths, starts, size)  # (B, size)
-            keep = keep * (~band).to(f.dtype).view(b, 1, *((size, 1) if dim == 2 else (1, size)))
-        return f * keep
+            band = bands(lengths, starts, size)  # (B, size); all False when count is 0
+            keep.append((~band).to(f.dtype).view(b, 1, *((size, 1) if dim == 2 else (1, size))))
+        # The small outer product first: one pass over the features, not two.
+        return f * (keep[0] * keep[1])
