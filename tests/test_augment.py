@@ -155,3 +155,23 @@ def test_fit_off_is_unchanged_and_on_is_seeded(speech_commands) -> None:
     on = dict(base, shift_ms=20.0, noise_prob=0.8, freq_masks=1, freq_mask_width=3)
     first, again = _fit(TrainConfig(**on), noise), _fit(TrainConfig(**on), noise)
     assert first == again and first != plain
+
+
+def test_augmentation_keys_are_typed_sweepable_train_keys(tmp_path) -> None:
+    from harness.experiment_file import load_experiment
+
+    def exp(train: str, space: str = 'frontend = ["complex"]'):
+        path = tmp_path / "aug.toml"
+        path.write_text(f'name = "aug"\n[train]\nmodel = "seed_cnn"\n{train}\n'
+                        f"[search.space]\n{space}\n")
+        return load_experiment(path)
+
+    e = exp("shift_ms = 100\nnoise_prob = 0.8\ntime_masks = 2",
+            'frontend = ["log_mel"]\nfreq_masks = [0, 2]')
+    assert (e.fixed["shift_ms"], e.fixed["noise_prob"], e.fixed["time_masks"]) == (100.0, 0.8, 2)
+    assert e.space["freq_masks"] == (0, 2) and len(e.grid()) == 2
+    assert exp("").params({"frontend": "complex", "seed": 0})["noise_prob"] == 0.0  # off
+    with pytest.raises(HarnessError, match=r"\[train\] time_masks: 1\.5 is not a int"):
+        exp("time_masks = 1.5")
+    with pytest.raises(HarnessError, match=r"noise_prob=2\.0: expected a number in \[0, 1\]"):
+        exp("noise_prob = 2")
