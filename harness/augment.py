@@ -48,17 +48,15 @@ from harness.errors import HarnessError
 if TYPE_CHECKING:
     from harness.recipes import Recipe
 
-AUGMENT_KEYS = ("shift_ms", "noise_prob", "noise_volume", "time_masks", "time_mask_width",
-                "freq_masks", "freq_mask_width")
-
-
-def shift(x: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
+def shift(x: torch.Tensor, samples: torch.Tensor, most: int | None = None) -> torch.Tensor:
     """x (B, T) shifted by samples (B,) int64 each, zero-filled: out[b, t] = x[b, t - s_b].
 
-    One copy: the zero-padded batch viewed as every T-long window (unfold, no copy), and
-    each row's window picked by its shift.
+    `most` bounds |samples| (pass it when known: reading it from a GPU tensor waits for
+    the GPU). One copy: the zero-padded batch viewed as every T-long window (unfold, no
+    copy), and each row's window picked by its shift.
     """
-    most = int(samples.abs().max()) if len(samples) else 0
+    if most is None:
+        most = int(samples.abs().max()) if len(samples) else 0
     if most == 0:
         return x.clone()
     windows = F.pad(x, (most, most)).unfold(1, x.shape[1], 1)  # (B, 2 most + 1, T) view
@@ -122,7 +120,8 @@ class Augmenter:
         """x (B, T) float32 -> shifted, noise mixed in; a new tensor (x is not written)."""
         b, t = x.shape
         if self.shift_samples:
-            x = shift(x, self._integers(2 * self.shift_samples, b) - self.shift_samples)
+            drawn = self._integers(2 * self.shift_samples, b) - self.shift_samples
+            x = shift(x, drawn.clamp_(max=self.shift_samples), self.shift_samples)
         if self.noise is not None:
             pick = self._integers(len(self.noise) - 1, b).clamp_(max=len(self.noise) - 1)
             volume = self._uniform(b) * self.noise_volume

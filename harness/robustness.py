@@ -101,7 +101,7 @@ def robustness(model: nn.Module, frontend: nn.Module, clips: Clips, noise: np.nd
                            device=data.audio.device)
         x, y = data.batch(idx)
         window = windows[picks[first:first + len(idx)], :x.shape[1]]
-        variants = [shift(x, torch.full((len(x),), s, device=device)) for s in shifts]
+        variants = [shift(x, torch.full((len(x),), s, device=device), abs(s)) for s in shifts]
         variants += [mix_at_snr(x, window, db) for db in snrs_db]
         for i, v in enumerate(variants):
             hits[i] += (forward(model, frontend, v, cfg).argmax(1) == y).sum()
