@@ -90,6 +90,7 @@ def test_report_has_the_section_figures_and_csvs(store: str, tmp_path: Path) -> 
     md = (out / "report.md").read_text()
     assert "## Robustness: time shift and background noise" in md
     assert "## Does the complex front-end's advantage survive shift and noise?" in md
+    assert "Synthetic data (synth_commands)" in md
     for fe in ("complex", "log_mel"):
         png = out / "figures" / f"robustness_{fe}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -178,5 +178,7 @@ def blocks(study: Study) -> list[tuple]:
                   "(harness.verdicts), Holm-adjusted over every pair and condition, the clean "
                   "one included. The advantage survives a condition when its verdict there is "
                   "**better**."),
-            ("ul", answer(judged)),
+            ("ul", answer(judged) + ([f"Synthetic data ({', '.join(fake)}): these verdicts "
+                                       "say nothing yet about recorded speech."]
+                                      if (fake := synthetic(study.runs)) else [])),
             ("table", shown, "robustness_verdicts.csv", rows)]
