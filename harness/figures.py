@@ -183,3 +183,36 @@ def signal(audio: np.ndarray, sample_rate: int, title: str) -> bytes:
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
     return to_png(fig)
+
+
+def robustness(table: pd.DataFrame, frontend: str) -> bytes:
+    """Accuracy vs time shift (left) and vs SNR (right) for one front-end's configurations:
+    mean over seeds with its 95% CI bar; the clean accuracy at shift 0 and as a dotted line.
+
+    `table`: harness.report.robustness.robustness_table rows of one front-end (config, kind
+    "clean" | "shift" | "snr", value in ms or dB, mean, ci_low, ci_high).
+    """
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    shift_ax, snr_ax = fig.subplots(1, 2, sharey=True)
+    colors = colors_for(sorted(set(table["config"])))
+    for config, g in table.groupby("config", sort=True):
+        clean = g[g["kind"] == "clean"]
+        for ax, kind in ((shift_ax, "shift"), (snr_ax, "snr")):
+            rows = g[g["kind"] == kind]
+            if kind == "shift":  # the clean accuracy is the zero shift
+                rows = pd.concat([rows, clean]).sort_values("value")
+            if rows.empty:
+                continue
+            err = [rows["mean"] - rows["ci_low"], rows["ci_high"] - rows["mean"]]
+            ax.errorbar(rows["value"], rows["mean"], yerr=np.nan_to_num(np.array(err)),
+                        marker="o", capsize=3, color=colors[config], label=config)
+            if kind == "snr" and len(clean):
+                ax.axhline(clean["mean"].iloc[0], color=colors[config], ls=":", lw=1)
+    shift_ax.set(xlabel="time shift, ms (+ delays the word)", ylabel="test accuracy",
+                 title=f"{frontend}: accuracy vs shift")
+    snr_ax.set(xlabel="SNR, dB (dotted: clean)", title=f"{frontend}: accuracy vs SNR")
+    snr_ax.invert_xaxis()  # noisier to the right
+    for ax in (shift_ax, snr_ax):
+        ax.grid(alpha=0.3)
+    shift_ax.legend(fontsize=8, loc="lower center")
+    return to_png(fig)

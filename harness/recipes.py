@@ -18,6 +18,20 @@ The two recipes of the reference study (sources in docs/replication.md):
   between 0.85 and 0.95, torch's defaults), the same stopping, the last weights tested.
 
 Testing the best epoch's weights instead is `test_weights = "best"` in either.
+
+And the field's standard keyword-spotting recipe:
+
+- `honk_res15`: Tang & Lin 2018 ("Deep Residual Learning for Small-Footprint Keyword
+  Spotting", ICASSP; arXiv:1710.10361) as castorini/honk runs it. Its README.md gives the
+  command for every res model: `--n_epochs 26 --weight_decay 0.00001 --lr 0.1 0.01 0.001
+  --schedule 3000 6000`; utils/train.py's defaults add SGD with momentum 0.9 (no Nesterov)
+  and batch 64, no early stopping, and the test after the last epoch is of the live model;
+  utils/model.py's SpeechDataset defaults give the augmentation (timeshift_ms 100,
+  noise_prob 0.8, volume uniform up to 0.1). One difference: Honk builds a new SGD (its
+  momentum buffer emptied) at each LR step; torch's MultiStepLR keeps the buffer.
+
+Augmentation keys (`shift_ms`, `noise_prob`, `noise_volume`, `time_masks`, ...; what they do
+is harness.augment's) default to off: the reference study used none.
 """
 
 from __future__ import annotations
@@ -33,7 +47,8 @@ from harness.registry import Registry
 if TYPE_CHECKING:
     import torch
 
-SCHEDULES = ("constant", "one_cycle")
+SCHEDULES = ("constant", "one_cycle", "step")
+OPTIMIZERS = ("adam", "sgd")
 TEST_WEIGHTS = ("last", "best")
 BASE_MOMENTUM = 0.85  # one-cycle's lowest beta1 (torch's and R torch's default)
 
@@ -52,9 +67,24 @@ class Recipe:
     patience: int          # epochs without a lower valid loss before stopping
     min_delta: float       # a valid loss counts as lower when below the best by more
     test_weights: str      # last | best: which epoch's weights are tested
+    # Defaults below are the reference study's (Adam, no augmentation): as_ran/as_written
+    # name none of them.
+    optimizer: str = "adam"      # adam | sgd
+    momentum: float = 0.0        # SGD's momentum (Adam uses beta1)
+    milestones: str = ""         # step schedule: the optimiser steps (batches) after which
+    gamma: float = 0.1           # the LR is multiplied by gamma, e.g. "3000,6000"
+    shift_ms: float = 0.0        # random time shift, uniform in +-shift_ms (harness.augment)
+    noise_prob: float = 0.0      # chance per clip of background noise mixed in
+    noise_volume: float = 0.1    # its volume: uniform in [0, noise_volume]
+    time_masks: int = 0          # SpecAugment: time bands per example
+    time_mask_width: int = 25    # ... each up to this many frames (NeMo MatchboxNet: 25)
+    freq_masks: int = 0          # SpecAugment: frequency bands per example
+    freq_mask_width: int = 15    # ... each up to this many bins (NeMo MatchboxNet: 15)
 
     def __post_init__(self) -> None:
-        for name, low in (("epochs", 1), ("batch_size", 1), ("patience", 0)):
+        for name, low in (("epochs", 1), ("batch_size", 1), ("patience", 0),
+                          ("time_masks", 0), ("time_mask_width", 0), ("freq_masks", 0),
+                          ("freq_mask_width", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise HarnessError(f"{name}={value!r}: expected an integer >= {low}")
@@ -73,6 +103,37 @@ class Recipe:
         if self.test_weights not in TEST_WEIGHTS:
             raise HarnessError(f"test_weights={self.test_weights!r}: use one of "
                                f"{', '.join(TEST_WEIGHTS)}")
+        self._check_optimizer()
+        for name, high in (("noise_prob", 1.0), ("noise_volume", 1.0), ("momentum", 1.0),
+                           ("gamma", 1.0), ("shift_ms", 500.0)):
+            if not 0 <= getattr(self, name) <= high:
+                raise HarnessError(f"{name}={getattr(self, name)!r}: expected a number in "
+                                   f"[0, {high:g}]")
+
+    def _check_optimizer(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise HarnessError(f"optimizer={self.optimizer!r}: use one of "
+                               f"{', '.join(OPTIMIZERS)}")
+        if self.optimizer == "sgd" and self.schedule == "one_cycle":
+            raise HarnessError("optimizer='sgd' with schedule='one_cycle': one_cycle cycles "
+                               "Adam's beta1; use schedule 'constant' or 'step' with sgd")
+        if (self.schedule == "step") != bool(self.milestones.strip()):
+            raise HarnessError(f"schedule={self.schedule!r}, milestones={self.milestones!r}: "
+                               "a step schedule needs milestones (e.g. \"3000,6000\") and "
+                               "milestones need schedule = \"step\"")
+        self.steps()
+
+    def steps(self) -> list[int]:
+        """The milestones as increasing optimiser-step counts (HarnessError if not)."""
+        try:
+            steps = [int(s) for s in self.milestones.split(",") if s.strip()]
+        except ValueError:
+            steps = []
+        if self.milestones.strip() and (not steps or min(steps) < 1 or steps != sorted(
+                set(steps))):
+            raise HarnessError(f"milestones={self.milestones!r}: comma-separated increasing "
+                               "step counts, e.g. \"3000,6000\"")
+        return steps
 
 
 RECIPE_KEYS = tuple(f.name for f in dataclasses.fields(Recipe))
@@ -98,6 +159,19 @@ def as_written() -> Recipe:
                   test_weights="last")
 
 
+HONK = ("Tang & Lin 2018, arXiv:1710.10361; castorini/honk README.md (res models' command), "
+        "utils/train.py, utils/model.py (SpeechDataset.default_config)")
+
+
+@RECIPES.register(source=HONK)
+def honk_res15() -> Recipe:
+    """Honk's res15: SGD (momentum 0.9), LR 0.1/0.01/0.001 at steps 3000/6000, shift, noise."""
+    return Recipe(epochs=26, batch_size=64, lr=0.1, schedule="step", beta1=0.95, beta2=0.999,
+                  weight_decay=1e-5, patience=26, min_delta=0.0, test_weights="last",
+                  optimizer="sgd", momentum=0.9, milestones="3000,6000", gamma=0.1,
+                  shift_ms=100.0, noise_prob=0.8, noise_volume=0.1)
+
+
 DEFAULT_RECIPE = "as_ran"
 
 
@@ -113,18 +187,28 @@ def resolve(values: Mapping[str, Any]) -> Recipe:
 def build_optimizer(params: Iterable[torch.nn.Parameter], recipe: Recipe,
                     steps_per_epoch: int,
                     ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    """Adam and the recipe's per-batch schedule over `recipe.epochs * steps_per_epoch` steps.
+    """The recipe's optimiser (Adam, or SGD with momentum) and its per-batch schedule over
+    `recipe.epochs * steps_per_epoch` steps.
 
-    one_cycle is torch's OneCycleLR (pct_start 0.3, cosine, div_factor 25, final_div_factor
-    1e4, beta1 cycled between BASE_MOMENTUM and recipe.beta1): at step 0 the LR is
-    lr / 25 and beta1 is recipe.beta1, which is what `as_ran` kept for its whole run.
+    step is torch's MultiStepLR at the recipe's milestones (optimiser steps). one_cycle is
+    torch's OneCycleLR (pct_start 0.3, cosine, div_factor 25, final_div_factor 1e4, beta1
+    cycled between BASE_MOMENTUM and recipe.beta1): at step 0 the LR is lr / 25 and beta1
+    is recipe.beta1, which is what `as_ran` kept for its whole run.
     """
     import torch
 
-    optimizer = torch.optim.Adam(params, lr=recipe.lr, betas=(recipe.beta1, recipe.beta2),
-                                 weight_decay=recipe.weight_decay)
+    optimizer: torch.optim.Optimizer
+    if recipe.optimizer == "sgd":
+        optimizer = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
+                                    weight_decay=recipe.weight_decay)
+    else:
+        optimizer = torch.optim.Adam(params, lr=recipe.lr, betas=(recipe.beta1, recipe.beta2),
+                                     weight_decay=recipe.weight_decay)
     scheduler: torch.optim.lr_scheduler.LRScheduler
-    if recipe.schedule == "one_cycle":
+    if recipe.schedule == "step":
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, recipe.steps(),
+                                                         gamma=recipe.gamma)
+    elif recipe.schedule == "one_cycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch,
             base_momentum=BASE_MOMENTUM, max_momentum=recipe.beta1)

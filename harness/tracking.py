@@ -215,7 +215,8 @@ class TrialRun:
         self.client.log_text(self.run_id, out.getvalue(), "confusion_matrix.csv")
 
     def log_metrics(self, values: Mapping[str, float]) -> None:
-        """Final metrics (step 0) beside log_test's, e.g. harness.gpu_stats.trial_metrics."""
+        """Final metrics (step 0) beside log_test's, e.g. harness.gpu_stats.trial_metrics,
+        harness.robustness's `robust_*_acc`."""
         now = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[
             Metric(k, float(v), now, 0) for k, v in values.items()])

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.augment import Augmenter
 from harness.device import (
     DeviceClips,
     keep_freed_memory,
@@ -74,6 +75,18 @@ class TrainConfig:
     patience: int | None = None
     min_delta: float | None = None
     test_weights: str | None = None
+    optimizer: str | None = None
+    momentum: float | None = None
+    milestones: str | None = None
+    gamma: float | None = None
+    shift_ms: float | None = None  # augmentation (harness.augment), off unless the recipe says
+    noise_prob: float | None = None
+    noise_volume: float | None = None
+    time_masks: int | None = None
+    time_mask_width: int | None = None
+    freq_masks: int | None = None
+    freq_mask_width: int | None = None
+    robustness: bool = False  # after testing, the sweep also runs harness.robustness
     amp: bool = False  # bf16 autocast around the model; the front-end stays float32
     channels_last: bool = False
     compile: bool = False  # torch.compile the model
@@ -139,14 +152,16 @@ def prepare(model: nn.Module | None, frontend: nn.Module, cfg: TrainConfig) -> t
 
 
 def forward(model: nn.Module, frontend: nn.Module, x: torch.Tensor,
-            cfg: TrainConfig) -> torch.Tensor:
-    """x (B, T) float32 -> logits (B, n_classes) float32.
+            cfg: TrainConfig, augment: Augmenter | None = None) -> torch.Tensor:
+    """x (B, T) float32 -> logits (B, n_classes) float32; `augment` (training only) shifts and
+    mixes noise into x and masks the features.
 
     The front-end runs without gradients (nothing in it is trained) and outside autocast:
     spectrogram magnitudes span many decades, too many for bf16 before any log.
     """
     with torch.no_grad():
-        features = frontend(x)
+        features = frontend(x) if augment is None else augment.features(
+            frontend(augment.waves(x)))
     if cfg.channels_last and features.ndim == 4:
         features = features.contiguous(memory_format=torch.channels_last)
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.amp):
@@ -155,8 +170,8 @@ def forward(model: nn.Module, frontend: nn.Module, x: torch.Tensor,
 
 def train_epoch(model: nn.Module, frontend: nn.Module, data: DeviceClips,
                 optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
-                generator: torch.Generator, cfg: TrainConfig,
-                epoch: int = 1) -> tuple[float, float, float]:
+                generator: torch.Generator, cfg: TrainConfig, epoch: int = 1,
+                augment: Augmenter | None = None) -> tuple[float, float, float]:
     """One pass in a fresh seeded order -> (mean loss, accuracy, training clips/s).
 
     Losses and hits accumulate on the device; the host waits for the GPU only every
@@ -172,7 +187,7 @@ def train_epoch(model: nn.Module, frontend: nn.Module, data: DeviceClips,
     start = time.perf_counter()
     for step in range(steps):
         x, y = data.batch(order[step * size:(step + 1) * size])
-        logits = forward(model, frontend, x, cfg)
+        logits = forward(model, frontend, x, cfg, augment)
         loss = F.cross_entropy(logits, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -231,10 +246,12 @@ def evaluate(model: nn.Module, frontend: nn.Module, clips: Clips, cfg: TrainConf
 
 
 def fit(model: nn.Module, frontend: nn.Module, train: Clips, valid: Clips,
-        cfg: TrainConfig) -> Iterator[EpochResult]:
+        cfg: TrainConfig, noise: np.ndarray | None = None) -> Iterator[EpochResult]:
     """Train `model` on front-end features of `train`, yielding one EpochResult per epoch.
 
-    Adam and the schedule are the recipe's (`harness.recipes.build_optimizer`). Training
+    The optimiser and schedule are the recipe's (`harness.recipes.build_optimizer`), so is
+    the augmentation of training batches (`harness.augment`; `noise`: SplitData.noise, the
+    windows it mixes in); validation is never augmented. Training
     stops after `patience` epochs without a valid loss lower than the best by more than
     `min_delta`, or at `epochs`; the last result's `stop` says which. Whenever control is
     with the caller (at each yield, and after the loop however it ends: a stop, `break`, an
@@ -248,6 +265,7 @@ def fit(model: nn.Module, frontend: nn.Module, train: Clips, valid: Clips,
         torch.cuda.reset_peak_memory_stats(device)
     seed_everything(cfg.seed)  # dropout draws from the global generator
     generator = torch.Generator().manual_seed(cfg.seed)  # shuffling, apart from dropout
+    augment = Augmenter.create(cfg.resolved, noise, device, cfg.seed)  # None: all off
     train_data = DeviceClips(train.audio, train.labels, device)
     valid_data = DeviceClips(valid.audio, valid.labels, device)
     if len(train_data) == 0:
@@ -261,7 +279,8 @@ def fit(model: nn.Module, frontend: nn.Module, train: Clips, valid: Clips,
         for epoch in range(1, cfg.epochs + 1):
             start = time.perf_counter()
             train_loss, train_acc, train_rate = train_epoch(
-                step_model, frontend, train_data, optimizer, scheduler, generator, cfg, epoch)
+                step_model, frontend, train_data, optimizer, scheduler, generator, cfg, epoch,
+                augment)
             valid_result = _evaluate(step_model, frontend, valid_data, cfg)
             is_best = valid_result.loss < best_loss - cfg.min_delta
             if is_best:
@@ -274,7 +293,7 @@ def fit(model: nn.Module, frontend: nn.Module, train: Clips, valid: Clips,
             result = EpochResult(
                 epoch=epoch, train_loss=train_loss, train_acc=train_acc,
                 valid_loss=valid_result.loss, valid_acc=valid_result.acc,
-                lr=scheduler.get_last_lr()[0], beta1=optimizer.param_groups[0]["betas"][0],
+                lr=scheduler.get_last_lr()[0], beta1=_beta1(optimizer),
                 epoch_seconds=time.perf_counter() - start,
                 train_samples_per_s=train_rate, eval_samples_per_s=valid_result.samples_per_s,
                 peak_memory_mb=peak_memory_mb(device), is_best=is_best, stop=stop)
@@ -327,6 +346,12 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
         raise HarnessError(f"checkpoint {path}: no such file") from None
     getattr(model, "_orig_mod", model).load_state_dict(state)
     return model
+
+
+def _beta1(optimizer: torch.optim.Optimizer) -> float:
+    """Adam's beta1, or SGD's momentum (the same role: the gradient average's decay)."""
+    group = optimizer.param_groups[0]
+    return group["betas"][0] if "betas" in group else group.get("momentum", 0.0)
 
 
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:

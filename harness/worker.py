@@ -221,7 +221,8 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
                                      model_opts=options_of(params, "model"))
     epochs = []
     with (GpuSampler(device) as gpu,  # NVML utilisation and memory while it trains
-          contextlib.closing(fit(model, frontend, data.train, data.valid, cfg)) as results):
+          contextlib.closing(fit(model, frontend, data.train, data.valid, cfg,
+                                 data.noise)) as results):
         for result in results:  # on exit the model holds the weights the recipe tests
             run.log_epoch(result)
             epochs.append(result)
@@ -240,6 +241,10 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
                  stop_reason=epochs[-1].stop, converged=converged(epochs),
                  predictions=np.stack([data.test.labels, test.predictions], axis=1))
     run.log_metrics(trial_metrics(epochs, cfg.batch_size, gpu))  # step time, GPU use
+    if cfg.robustness:
+        from harness.robustness import robustness
+
+        run.log_metrics(robustness(model, frontend, data.test, data.noise, cfg))
     return tested.valid_acc
 
 

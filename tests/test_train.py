@@ -442,12 +442,14 @@ def test_stop_reasons_and_the_convergence_rule():
 def test_list_recipes_shows_every_value(capsys) -> None:
     assert main(["list", "recipes", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert set(rows) == {"as_ran", "as_written"}
+    assert set(rows) == {"as_ran", "as_written", "honk_res15"}
     assert {k: rows["as_ran"][k] for k in ("lr", "schedule", "beta1", "beta2", "epochs",
                                             "patience", "test_weights")} == \
         {"lr": 4e-4, "schedule": "constant", "beta1": 0.95, "beta2": 0.999, "epochs": 50,
          "patience": 3, "test_weights": "last"}
     assert rows["as_written"]["schedule"] == "one_cycle" and rows["as_written"]["lr"] == 1e-2
+    assert {k: rows["as_written"][k] for k in ("optimizer", "shift_ms", "noise_prob")} == \
+        {"optimizer": "adam", "shift_ms": 0.0, "noise_prob": 0.0}  # the study: no augmentation
     assert main(["list", "recipes"]) == 0 and "as_written" in capsys.readouterr().out
 
 
@@ -459,3 +461,43 @@ def test_workers_share_the_cores_out() -> None:
     cores = len(os.sched_getaffinity(0))
     assert threads_per_worker(1) == cores
     assert threads_per_worker(cores) == 1 and threads_per_worker(cores * 4) == 1
+
+
+def test_honk_res15_recipe_is_sgd_with_a_step_schedule() -> None:
+    """Honk's res15 command: SGD momentum 0.9, wd 1e-5, LR 0.1 -> 0.01 -> 0.001 at 3000, 6000."""
+    from harness.recipes import RECIPES, build_optimizer
+
+    recipe = RECIPES.create("honk_res15")
+    assert (recipe.epochs, recipe.batch_size, recipe.shift_ms, recipe.noise_prob,
+            recipe.noise_volume) == (26, 64, 100.0, 0.8, 0.1)
+    optimizer, scheduler = build_optimizer(TinyCNN().parameters(), recipe, steps_per_epoch=400)
+    assert isinstance(optimizer, torch.optim.SGD)
+    group = optimizer.param_groups[0]
+    assert (group["momentum"], group["weight_decay"], group["nesterov"]) == (0.9, 1e-5, False)
+    lrs = []
+    for _ in range(7000):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[2999] == pytest.approx(0.1) and lrs[3000] == pytest.approx(0.01)
+    assert lrs[5999] == pytest.approx(0.01) and lrs[6000] == pytest.approx(0.001)
+
+
+@pytest.mark.parametrize("keys, message", [
+    ({"schedule": "step"}, "a step schedule needs milestones"),
+    ({"milestones": "10"}, "milestones need schedule"),
+    ({"schedule": "step", "milestones": "20,10"}, "increasing step counts"),
+    ({"optimizer": "sgd", "schedule": "one_cycle"}, "one_cycle cycles Adam's beta1"),
+    ({"optimizer": "rmsprop"}, "optimizer='rmsprop': use one of adam, sgd"),
+])
+def test_optimizer_and_step_schedule_checks(keys, message) -> None:
+    with pytest.raises(HarnessError, match=message):
+        TrainConfig(**keys)
+
+
+def test_sgd_fit_logs_momentum_as_beta1() -> None:
+    cfg = TrainConfig(recipe="honk_res15", epochs=1, batch_size=32, device="cpu",
+                      shift_ms=0.0, noise_prob=0.0, milestones="2", lr=0.05)
+    torch.manual_seed(0)
+    (r,) = list(fit(TinyCNN(), TinyFrontend(), tones(96, 0), tones(32, 1), cfg))
+    assert r.beta1 == 0.9 and r.lr == pytest.approx(0.005)  # 3 steps: past milestone 2

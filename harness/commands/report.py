@@ -217,6 +217,9 @@ def build(name: str, tracking_uri: str, out: Path, default_out: Path) -> list[Pa
     blocks: list[Block] = [("ul", [f"**{k}:** {v}" for k, v in head.items()])]
     blocks += finding_blocks(study, judged, table) + comparison_blocks(table)
     blocks += figure_blocks(study, table)
+    from harness.report import robustness
+
+    blocks += robustness.blocks(study)  # [] unless trials ran with robustness = true
 
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for stale in (out / "figures").glob("*.png"):  # a figure this store no longer has

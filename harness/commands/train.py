@@ -87,7 +87,7 @@ def train(args: argparse.Namespace) -> int:
                   soft_wrap=True)
     epochs = []
     try:
-        for r in fit(model, frontend, splits.train, splits.valid, cfg):
+        for r in fit(model, frontend, splits.train, splits.valid, cfg, splits.noise):
             epochs.append(r)
             console.print(
                 f"{r.epoch:>10} {r.train_loss:>10.4f} {r.train_acc:>10.4f} "

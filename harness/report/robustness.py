@@ -1,0 +1,184 @@
+"""Robustness in the report: accuracy under shift and noise per front-end, and whether the
+complex front-end's advantage survives them.
+
+    from harness.report import robustness as rr
+    rr.conditions(study)          # ["test_acc", "robust_shift_-200ms_acc", ...] present here
+    rr.robustness_table(study)    # one row per configuration and condition (robustness.csv)
+    rr.judge_conditions(study)    # per (complex, magnitude) pair and condition: a verdict
+    rr.blocks(study)              # the report's section (harness/commands/report.py)
+
+The metrics are harness.robustness's, logged by trials with `robustness = true`. Each
+condition is judged exactly as the clean finding is (harness.report.finding.compare: pairs
+over seeds; harness.verdicts.decide), on that condition's accuracy instead of `test_acc`.
+The Holm family is every (pair, condition) comparison with a p-value, the clean one included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from harness import figures
+from harness.report.finding import compare, family_pairs
+from harness.report.runs import COMPLETE, Study, synthetic
+from harness.stats import PairedStats, holm, mean_interval
+from harness.verdicts import Verdict, decide, withheld
+
+CLEAN = "test_acc"
+_SHIFT = re.compile(r"robust_shift_(-?\d+)ms_acc$")
+_SNR = re.compile(r"robust_snr_(-?\d+)db_acc$")
+
+
+def describe(metric: str) -> tuple[str, float, str]:
+    """(kind, value, label): ("clean", 0, "clean"), ("shift", -200, "shift -200 ms"),
+    ("snr", 5, "SNR 5 dB")."""
+    if m := _SHIFT.match(metric):
+        ms = int(m.group(1))
+        return "shift", ms, f"shift {ms:+d} ms"
+    if m := _SNR.match(metric):
+        return "snr", int(m.group(1)), f"SNR {int(m.group(1))} dB"
+    return "clean", 0, "clean"
+
+
+def conditions(study: Study) -> list[str]:
+    """The clean metric, then every robustness metric some trial logged: shifts in ms order,
+    SNRs from high to low. Only `test_acc` when no trial ran the robustness evaluation."""
+    present = [c for c in study.runs.columns if _SHIFT.match(c) or _SNR.match(c)]
+    present = [c for c in present if study.runs[c].notna().any()]
+    shifts = sorted((c for c in present if _SHIFT.match(c)), key=lambda c: describe(c)[1])
+    snrs = sorted((c for c in present if _SNR.match(c)), key=lambda c: -describe(c)[1])
+    return [CLEAN, *shifts, *snrs]
+
+
+def robustness_table(study: Study) -> pd.DataFrame:
+    """One row per (configuration, condition): mean accuracy and 95% t-interval over the
+    complete trials (seeds) that logged it."""
+    rows = []
+    done = study.runs[study.runs["state"] == COMPLETE]
+    for config, g in done.groupby("config", sort=True):
+        for metric in conditions(study):
+            kind, value, label = describe(metric)
+            ci = mean_interval(g[metric].dropna())
+            rows.append({"config": config, "frontend": g["frontend"].iloc[0],
+                         "condition": label, "kind": kind, "value": value, "metric": metric,
+                         "n": int(g[metric].notna().sum()), "mean": ci.mean,
+                         "ci_low": ci.low, "ci_high": ci.high})
+    return pd.DataFrame(rows, columns=["config", "frontend", "condition", "kind", "value",
+                                       "metric", "n", "mean", "ci_low", "ci_high"])
+
+
+@dataclass(frozen=True)
+class ConditionVerdict:
+    a: str
+    b: str
+    metric: str
+    stats: PairedStats
+    holm_p: float | None
+    verdict: Verdict
+
+    @property
+    def label(self) -> str:
+        return describe(self.metric)[2]
+
+
+def judge_conditions(study: Study) -> list[ConditionVerdict]:
+    """Every (complex, magnitude) pair under every condition, judged by harness.verdicts."""
+    comps = []
+    for metric in conditions(study):
+        # compare() reads test_acc: give it this condition's accuracy under that name
+        view = dataclasses.replace(study, runs=study.runs.assign(test_acc=study.runs[metric]))
+        comps += [(metric, compare(view, a, b)) for a, b in family_pairs(study)]
+    tested = [i for i, (_, c) in enumerate(comps) if c.stats.p_value is not None]
+    adjusted = dict(zip(tested, holm([comps[i][1].stats.p_value for i in tested]), strict=True))
+    out = []
+    for i, (metric, c) in enumerate(comps):
+        fake = synthetic(c.trials if len(c.trials) else study.runs)
+        conv = c.trials["converged"] if "converged" in c.trials else pd.Series(dtype=float)
+        v = withheld(c.reason, synthetic=fake) if c.reason else decide(
+            c.stats, adjusted.get(i), trials=len(c.trials), unconverged=int((conv == 0).sum()),
+            unrecorded=int(conv.isna().sum()), synthetic=fake)
+        out.append(ConditionVerdict(c.a, c.b, metric, c.stats, adjusted.get(i), v))
+    return out
+
+
+def answer(judged: list[ConditionVerdict]) -> list[str]:
+    """Per pair, in words: does the clean advantage of a over b survive each condition?"""
+    lines = []
+    for a, b in dict.fromkeys((j.a, j.b) for j in judged):
+        mine = [j for j in judged if (j.a, j.b) == (a, b)]
+        clean = next(j for j in mine if j.metric == CLEAN)
+        rest = [j for j in mine if j.metric != CLEAN]
+        by: dict[str, list[str]] = {}
+        for j in rest:
+            by.setdefault(j.verdict.word, []).append(j.label)
+        parts = "; ".join(f"{word} under {', '.join(labels)}" for word, labels in by.items())
+        if clean.verdict.word != "better":
+            head = (f"`{a}` vs `{b}`: no clean advantage to carry over (clean: "
+                    f"{clean.verdict.head}).")
+        elif all(j.verdict.word == "better" for j in rest):
+            head = f"`{a}` vs `{b}`: yes, the clean advantage survives every condition."
+        else:
+            kept = by.get("better", [])
+            head = (f"`{a}` vs `{b}`: the clean advantage survives "
+                    f"{len(kept)} of {len(rest)} conditions.")
+        lines.append(head + (f" Per condition: {parts}." if parts else ""))
+    return lines
+
+
+def _fmt(x: float | None, spec: str = ".4f") -> str:
+    return "—" if x is None or pd.isna(x) else format(x, spec)
+
+
+def blocks(study: Study) -> list[tuple]:
+    """The report's robustness section (harness.commands.render blocks); [] when no trial
+    logged robustness metrics."""
+    if len(conditions(study)) == 1:
+        return []
+    table = robustness_table(study)
+    out: list[tuple] = [
+        ("h2", "Robustness: time shift and background noise"),
+        ("p", "Test accuracy with every clip shifted (zero-filled; + delays the word) and with "
+              "a `_background_noise_` window added at a fixed SNR (mean-square power over the "
+              "1 s clip; digitally silent clips stay silent; fixed seed, the same windows for "
+              "every model; harness.robustness). Mean and 95% t-interval over seeds.")]
+    for fe, g in table.groupby("frontend", sort=True):
+        name = re.sub(r"[^\w.-]+", "_", fe)
+        shown = pd.DataFrame({
+            "configuration": g["config"], "condition": g["condition"], "n": g["n"],
+            "mean acc": g["mean"].map(_fmt),
+            "95% CI": [f"[{_fmt(lo)}, {_fmt(hi)}]" if pd.notna(lo) else "—"
+                       for lo, hi in zip(g["ci_low"], g["ci_high"], strict=True)]})
+        out += [("p", f"**`{fe}`**"), ("table", shown, f"robustness_{name}.csv", g),
+                ("fig", f"robustness_{name}", figures.robustness(g, fe),
+                 f"{fe}: accuracy vs shift and SNR")]
+    judged = judge_conditions(study)
+    out.append(("h2", "Does the complex front-end's advantage survive shift and noise?"))
+    if not judged:
+        return [*out, ("p", "No pair of a complex-family and a magnitude-family front-end "
+                            "here: nothing to compare.")]
+    rows = pd.DataFrame([{"a": j.a, "b": j.b, "condition": j.label, "metric": j.metric,
+                          "pairs": j.stats.n, "mean_diff": j.stats.mean, "ci_low": j.stats.low,
+                          "ci_high": j.stats.high, "p_value": j.stats.p_value,
+                          "p_holm": j.holm_p, "verdict": j.verdict.word,
+                          "verdict_text": j.verdict.text} for j in judged])
+    shown = pd.DataFrame({
+        "comparison": [f"`{a}` − `{b}`" for a, b in zip(rows["a"], rows["b"], strict=True)],
+        "condition": rows["condition"], "pairs": rows["pairs"],
+        "mean difference": rows["mean_diff"].map(lambda x: _fmt(x, "+.4f")),
+        "95% CI": [f"[{_fmt(lo, '+.4f')}, {_fmt(hi, '+.4f')}]" if pd.notna(lo) else "—"
+                   for lo, hi in zip(rows["ci_low"], rows["ci_high"], strict=True)],
+        "Holm p": rows["p_holm"].map(lambda x: _fmt(x, ".3g")),
+        "verdict": [f"**{j.verdict.head}**" for j in judged]})
+    return [*out,
+            ("p", "Each condition's paired difference (complex side minus magnitude side, over "
+                  "seeds) gets a verdict by the same rules as the clean finding "
+                  "(harness.verdicts), Holm-adjusted over every pair and condition, the clean "
+                  "one included. The advantage survives a condition when its verdict there is "
+                  "**better**."),
+            ("ul", answer(judged) + ([f"Synthetic data ({', '.join(fake)}): these verdicts "
+                                       "say nothing yet about recorded speech."]
+                                      if (fake := synthetic(study.runs)) else [])),
+            ("table", shown, "robustness_verdicts.csv", rows)]
