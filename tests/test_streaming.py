@@ -198,5 +198,5 @@ def test_settings_from_a_table() -> None:
     assert s is not None and s.hop == 800 and s.keywords == ("yes",) and s.seconds == 60.0
     with pytest.raises(HarnessError, match="unknown key 'hop'"):
         StreamSettings.from_table({"enabled": True, "hop": 5})
-    with pytest.raises(HarnessError, match="seconds = -1.0: must be > 0"):
+    with pytest.raises(HarnessError, match=r"seconds = -1\.0: must be > 0"):
         StreamSettings.from_table({"enabled": True, "seconds": -1})
