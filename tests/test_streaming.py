@@ -10,6 +10,7 @@ rate it must show follows from p (see test_random_firer_shows_the_predicted_rate
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -41,8 +42,6 @@ def noise_windows(k: int = 8) -> np.ndarray:
 
 
 def split(clips: Clips) -> SplitData:
-    from pathlib import Path
-
     return SplitData(train=clips, valid=clips, test=clips, labels=LABELS, dataset="planted",
                      root=Path("."), noise=noise_windows(), task="words30", test_set="planted")
 
@@ -200,3 +199,21 @@ def test_settings_from_a_table() -> None:
         StreamSettings.from_table({"enabled": True, "hop": 5})
     with pytest.raises(HarnessError, match=r"seconds = -1\.0: must be > 0"):
         StreamSettings.from_table({"enabled": True, "seconds": -1})
+
+
+def test_experiment_file_stream_table(tmp_path: Path) -> None:
+    from harness.experiment_file import load_experiment
+
+    base = 'name = "s"\n[train]\nmodel = "seed_cnn"\nfrontend = "complex"\n'
+    plain = tmp_path / "plain.toml"
+    plain.write_text(base)
+    on = tmp_path / "on.toml"
+    on.write_text(base + '[stream]\nenabled = true\nseconds = 600\nkeywords = ["yes"]\n')
+    bad = tmp_path / "bad.toml"
+    bad.write_text(base + "[stream]\nenabled = true\nsecs = 600\n")
+    assert load_experiment(plain).stream is None
+    exp = load_experiment(on)
+    assert exp.stream == StreamSettings(seconds=600, keywords=("yes",))
+    assert exp.identity == load_experiment(plain).identity  # evaluation does not fork a study
+    with pytest.raises(HarnessError, match=r"bad\.toml: \[stream\]: unknown key 'secs'"):
+        load_experiment(bad)
