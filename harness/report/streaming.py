@@ -103,7 +103,9 @@ def blocks(study: Study, comparison: pd.DataFrame) -> list[tuple]:
     from harness.figures import colors_for
     from harness.streaming.figures import det_bands
 
-    shown = pd.DataFrame({"configuration": table["config"], "trials": table["n"], **{
+    acc = comparison.set_index("config")["test_acc_mean"]
+    shown = pd.DataFrame({"configuration": table["config"], "trials": table["n"],
+                          "clip test acc": table["config"].map(acc).map(_f), **{
         name: [f"{_f(m)} [{_f(lo)}, {_f(hi)}]" if pd.notna(lo) else _f(m) for m, lo, hi in zip(
             table[f"{col}_mean"], table[f"{col}_low"], table[f"{col}_high"], strict=True)]
         for col, name in SHOWN},
@@ -126,8 +128,9 @@ def blocks(study: Study, comparison: pd.DataFrame) -> list[tuple]:
               "posteriors smoothed and thresholded with a refractory period. FRR is the share "
               "of keyword clips not detected at the best threshold whose false alarms per hour "
               "stay within the budget; the DET area is the mean FRR over 0–10 FA/h (lower is "
-              "better). Means and 95% t-intervals over seeds; cost columns are medians: MACs of "
-              "one window and per second of audio at the hop, CPU seconds per second of audio."),
+              "better), beside the clips' test accuracy. Means and 95% t-intervals over seeds; "
+              "cost columns are medians: MACs of one window and per second of audio at the "
+              "hop, CPU seconds per second of audio."),
         ("table", shown, "stream.csv", table)]
     if judged:
         out += [("p", "Verdicts on the detection rate at 1 FA/h (1 − FRR), complex side minus "
