@@ -24,7 +24,7 @@ from harness.streaming.evaluate import evaluate_stream
 from harness.streaming.infer import THRESHOLDS, detect, posteriors, smooth, window_ends
 from harness.streaming.metrics import det_auc, det_table, envelope, frr_at
 from harness.streaming.settings import StreamSettings
-from harness.streaming.streams import make_stream, spacing
+from harness.streaming.streams import make_stream
 
 LABELS = ["_unknown_", "down", "go", "no", "yes"]  # _unknown_: never a keyword
 FREQS = [250, 400, 550, 700, 850]                  # Hz, one per label
@@ -85,7 +85,7 @@ def test_stream_layout_truth_and_snr() -> None:
     assert set(a.labels) <= {1, 2, 3, 4} and set(a.filler_labels) == {0}
     assert list(a.keywords) == [1, 2, 3, 4]
     every = np.sort(np.concatenate([a.onsets, a.filler_onsets]))
-    assert np.diff(every).min() >= spacing(s) and every[-1] + 16000 <= len(a.audio)
+    assert np.diff(every).min() >= s.spacing and every[-1] + 16000 <= len(a.audio)
     b = make_stream(clips, LABELS, noise_windows(), s)
     assert np.array_equal(a.audio, b.audio) and np.array_equal(a.onsets, b.onsets)
     clean = make_stream(clips, LABELS, noise_windows(), StreamSettings(
@@ -98,8 +98,8 @@ def test_stream_layout_truth_and_snr() -> None:
 
 
 def test_stream_errors_name_the_fix() -> None:
-    with pytest.raises(HarnessError, match="lower \\[stream\\] density"):
-        make_stream(tone_clips(), LABELS, noise_windows(), StreamSettings(seconds=10, density=60))
+    with pytest.raises(HarnessError, match="holds at most 5 clips at 2 s spacing, not 10"):
+        StreamSettings(seconds=10, density=60, fillers=0)  # at the file's reading
     with pytest.raises(HarnessError, match="'maybe' is not a label"):
         make_stream(tone_clips(), LABELS, noise_windows(),
                     StreamSettings(seconds=10, keywords=("maybe",)))

@@ -22,6 +22,9 @@ from typing import Any
 
 from harness.errors import HarnessError
 
+RATE = 16_000  # samples per second: harness.data.speech_commands.SAMPLE_RATE, not imported
+               # so that the experiment-file layer reads this module without the data layer
+
 
 @dataclass(frozen=True)
 class StreamSettings:
@@ -47,6 +50,13 @@ class StreamSettings:
             if not getattr(self, name) >= 0:
                 raise HarnessError(f"stream setting {name} = {getattr(self, name)!r}: must be "
                                    ">= 0")
+        clips = round(self.seconds / 60 * self.density) + round(self.seconds / 60 * self.fillers)
+        if clips * self.spacing > round(self.seconds * RATE):  # checked before any training
+            raise HarnessError(
+                f"a {self.seconds:g} s stream holds at most "
+                f"{round(self.seconds * RATE) // self.spacing} clips at "
+                f"{self.spacing / RATE:g} s spacing, not {clips} (density + fillers): lower "
+                "density or fillers, or raise seconds")
 
     @classmethod
     def from_table(cls, raw: Any, where: str = "[stream]") -> StreamSettings | None:
@@ -79,9 +89,15 @@ class StreamSettings:
             raise HarnessError(f"{where}: {exc}") from None
 
     @property
+    def spacing(self) -> int:
+        """Samples between two clip onsets at least: the 1 s clip, the match tolerance and
+        0.5 s, so that each keyword's match window (metrics.py) holds that keyword alone."""
+        return RATE + round(self.tolerance_ms * RATE / 1000) + RATE // 2
+
+    @property
     def hop(self) -> int:
-        """The hop in samples at 16 kHz (at least 1)."""
-        return max(1, round(self.hop_ms * 16))
+        """The hop in samples (at least 1)."""
+        return max(1, round(self.hop_ms * RATE / 1000))
 
     def windows(self, ms: float) -> int:
         """A duration in ms as a whole number of hops (at least 1)."""

@@ -10,7 +10,8 @@ minute; non-keyword clips (`fillers` per minute: the labels outside `keywords`, 
 as kws12's `_unknown_`) at random onsets between them; under everything a bed of
 `_background_noise_`, scaled so that the keyword clips' mean power is `snr_db` above
 the bed's. Clip onsets are at least one clip plus the match tolerance plus 0.5 s
-apart, so every keyword's match window (metrics.py) holds that keyword alone.
+apart (`StreamSettings.spacing`), so every keyword's match window (metrics.py) holds that
+keyword alone.
 
 The noise bed overlap-adds random 1 s noise windows (`SplitData.noise`) under a
 periodic Hann window at a half-window hop, which sums to a constant: no clicks at
@@ -30,8 +31,6 @@ from harness.data import Clips
 from harness.data.speech_commands import CLIP_SAMPLES, SAMPLE_RATE
 from harness.errors import HarnessError
 from harness.streaming.settings import StreamSettings
-
-GAP_SAMPLES = SAMPLE_RATE // 2  # extra spacing between clips beyond the match window
 
 
 @dataclass(frozen=True)
@@ -77,11 +76,6 @@ def keyword_indices(names: Sequence[str], keywords: Sequence[str] = ()) -> np.nd
     return np.array(sorted(set(chosen)), dtype=np.int64)
 
 
-def spacing(settings: StreamSettings) -> int:
-    """Samples between two clip onsets at least: the clip, the match tolerance and 0.5 s."""
-    return CLIP_SAMPLES + round(settings.tolerance_ms * SAMPLE_RATE / 1000) + GAP_SAMPLES
-
-
 def make_stream(clips: Clips, names: Sequence[str], noise: np.ndarray,
                 settings: StreamSettings) -> Stream:
     """Build the stream `settings` describe from `clips` ((N, 16000) int16, labels into
@@ -97,13 +91,8 @@ def make_stream(clips: Clips, names: Sequence[str], noise: np.ndarray,
     minutes = settings.seconds / 60
     n_kw = round(minutes * settings.density)
     n_fill = round(minutes * settings.fillers) if len(filler_pool) else 0
-    step = spacing(settings)
-    slack = n - (n_kw + n_fill) * step
-    if slack < 0:
-        fit = n // step
-        raise HarnessError(f"a {settings.seconds:g} s stream holds at most {fit} clips at "
-                           f"{step / SAMPLE_RATE:g} s spacing, not {n_kw} keywords + {n_fill} "
-                           "fillers: lower [stream] density or fillers, or raise seconds")
+    step = settings.spacing
+    slack = n - (n_kw + n_fill) * step  # >= 0: StreamSettings checks the clips fit
     # Sorted uniform offsets plus i * step: every gap at least `step`, each layout equally likely.
     starts = np.sort(rng.integers(0, slack + 1, n_kw + n_fill)) + np.arange(n_kw + n_fill) * step
     kw_slot = np.zeros(n_kw + n_fill, bool)
