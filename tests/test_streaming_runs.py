@@ -60,19 +60,6 @@ def test_sweep_with_stream_logs_metrics_figure_and_report(
     assert set(table["config"]) == {"complex", "magnitude"} and (table["n"] == 1).all()
 
 
-def test_a_sweep_without_stream_has_no_section(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    uri = new_tracking_uri(tmp_path)
-    exp = tiny_experiment(tmp_path, epochs=1, seeds="[0]", space='frontend = ["complex"]')
-    monkeypatch.chdir(tmp_path)
-    assert main(["sweep", str(exp), "--tracking-uri", uri]) == 0
-    _, children = runs(uri)
-    assert not any(k.startswith("stream_") for k in children[0].data.metrics)
-    out = tmp_path / "report"
-    assert main(["report", "tiny", "--tracking-uri", uri, "--out", str(out)]) == 0
-    assert "Streaming" not in (out / "report.md").read_text()
-
-
 def test_stream_command_scores_a_logged_model(tmp_path: Path,
                                               capsys: pytest.CaptureFixture) -> None:
     uri = new_tracking_uri(tmp_path)
