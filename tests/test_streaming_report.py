@@ -66,7 +66,8 @@ def test_table_has_intervals_over_seeds(study: rp.Study) -> None:
 
 
 def test_verdict_on_detection_rate_follows_accuracy_rules(study: rp.Study) -> None:
-    [(c, holm_p, verdict)] = rs.stream_judge(study)
+    [judged] = rs.stream_judge(study)
+    c, holm_p, verdict = judged.comparison, judged.holm_p, judged.verdict
     assert (c.a, c.b, c.stats.n) == ("complex", "power", 5)
     d = np.subtract(FRR["power"], FRR["complex"])  # (1 - FRR_a) - (1 - FRR_b)
     assert c.stats.mean == pytest.approx(d.mean())

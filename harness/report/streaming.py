@@ -20,10 +20,10 @@ import dataclasses
 
 import pandas as pd
 
-from harness.report.finding import Comparison, compare, family_pairs
+from harness.report.finding import MCNEMAR_COLUMNS, Judged, compare, family_pairs
 from harness.report.runs import COMPLETE, Study, artifact_csv, synthetic
 from harness.stats import holm, mean_interval
-from harness.verdicts import Verdict, decide, withheld
+from harness.verdicts import decide, withheld
 
 KEY = "stream_frr_at_1fa_h"
 SHOWN = (("stream_frr_at_1fa_h", "FRR @ 1 FA/h"), ("stream_frr_at_0.5fa_h", "FRR @ 0.5 FA/h"),
@@ -71,8 +71,8 @@ def stream_curves(study: Study) -> pd.DataFrame:
         columns=["config", "run_id", "fa_per_hour", "frr"])
 
 
-def stream_judge(study: Study) -> list[tuple[Comparison, float | None, Verdict]]:
-    """Each family pair on 1 - FRR@1FA/h: (comparison, Holm p, verdict)."""
+def stream_judge(study: Study) -> list[Judged]:
+    """Each family pair on 1 - FRR@1FA/h, judged (no McNemar: a stream is no clip set)."""
     runs = study.runs.copy()
     runs["test_acc"] = 1.0 - runs[KEY] if KEY in runs else float("nan")
     s = dataclasses.replace(study, runs=runs)
@@ -86,7 +86,7 @@ def stream_judge(study: Study) -> list[tuple[Comparison, float | None, Verdict]]
         v = withheld(c.reason, synthetic=fake) if c.reason else decide(
             c.stats, adjusted.get(i), trials=len(c.trials), unconverged=int((conv == 0).sum()),
             unrecorded=int(conv.isna().sum()), synthetic=fake)
-        out.append((c, adjusted.get(i), v))
+        out.append(Judged(c, adjusted.get(i), v, pd.DataFrame(columns=MCNEMAR_COLUMNS)))
     return out
 
 
@@ -115,12 +115,6 @@ def blocks(study: Study, comparison: pd.DataFrame) -> list[tuple]:
         "audio s/s (device)": table["stream_audio_s_per_s"].map(lambda x: _f(x, ",.0f")),
         "stream hours": table["stream_hours"].map(lambda x: _f(x, ".2f"))})
     judged = stream_judge(study)
-    lines = []
-    for c, _, v in judged:
-        s = c.stats
-        lead = () if s.low is None else (
-            f"a − b = {s.mean:+.4f}, 95% CI [{s.low:+.4f}, {s.high:+.4f}], {s.n} pairs",)
-        lines.append(f"{c.a} vs {c.b}: " + dataclasses.replace(v, notes=(*lead, *v.notes)).text)
     out: list[tuple] = [
         ("h2", "Streaming: false rejects at a false-alarm budget"),
         ("p", "Each trial's pipeline slid over a long stream cut from its test split (keyword "
@@ -135,7 +129,7 @@ def blocks(study: Study, comparison: pd.DataFrame) -> list[tuple]:
     if judged:
         out += [("p", "Verdicts on the detection rate at 1 FA/h (1 − FRR), complex side minus "
                       "magnitude side, under the accuracy finding's rules (paired over seeds, "
-                      f"Holm, margin ±{study.margin:g}):"), ("ul", lines)]
+                      f"Holm, margin ±{study.margin:g}):"), ("ul", [j.line for j in judged])]
     curves = stream_curves(study)
     if not curves.empty:
         colors = colors_for(list(comparison["config"]))
