@@ -188,6 +188,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default: reports/<experiment>)")
     p.set_defaults(handler="harness.commands.report:report")
 
+    p = sub.add_parser("stream", help="score a trained trial on a long test stream: "
+                                      "false alarms per hour, DET curve (docs/streaming.md)")
+    p.add_argument("run_id", help="the trial's MLflow run id (it must have logged its model)")
+    p.add_argument("--tracking-uri", default=None)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="a stream setting, e.g. --set seconds=600 --set hop_ms=50 "
+                        "(seconds, density, fillers, snr_db, seed, hop_ms, smooth_ms, "
+                        "refractory_ms, tolerance_ms, keywords, batch)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--no-log", action="store_true", help="print only; log nothing to the run")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler="harness.commands.stream:stream")
+
     p = sub.add_parser("inspect", help="signal figures for one clip: waveform, DFT, spectrogram")
     p.add_argument("--dataset", default=None,
                    help="dataset name (default: synth_commands, or the words of --root)")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.streaming.settings import StreamSettings
 from harness.tracking import DEFAULT_MARGIN
 
 
@@ -52,6 +53,7 @@ class Experiment:
     explicit: tuple[str, ...] = ()             # fixed keys the file or an override gave
     margin: float = DEFAULT_MARGIN             # [report] margin: equivalence, in accuracy
     workers: int = 1                           # [search] workers: processes by default
+    stream: StreamSettings | None = None       # [stream]: streaming evaluation, None = off
 
     @property
     def identity(self) -> dict[str, Any]:

@@ -35,6 +35,8 @@ it. A file:
     # lr = {low = 1e-3, high = 3e-2, log = true}   # a range (tpe/random; int if ints)
     [report]
     margin = 0.005                # equivalence margin in accuracy (0.5 points, the default)
+    [stream]                      # streaming evaluation after each trial (docs/streaming.md)
+    enabled = true                # default off; seconds, hop_ms, density, snr_db, ...
 
 Everything is checked here, before any trial: unknown keys or names, options a factory
 does not take, bad ranges; every error names the file and the key. Front-end/model pairings
@@ -56,6 +58,7 @@ from typing import Any
 from harness.data import DATASETS, SPLITS, TASKS
 from harness.errors import HarnessError
 from harness.experiment import Experiment, Range
+from harness.streaming.settings import StreamSettings
 from harness.tracking import DEFAULT_MARGIN
 
 SAMPLERS = ("grid", "tpe", "random")
@@ -119,7 +122,7 @@ class _Validator:
 
     def experiment(self, raw: dict[str, Any], overrides: dict[str, Any]) -> Experiment:
         self.table(raw, "top level", ("name", "description", "data", "train", "search",
-                                      "report"))
+                                      "report", "stream"))
         name = raw.get("name", self.path.stem)
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
             raise self.fail("name", f"{name!r}: use letters, digits, '_', '-', '.'")
@@ -187,7 +190,7 @@ class _Validator:
                           fixed=fixed, space=space, seeds=seeds, sampler=sampler,
                           pruner=pruner, n_trials=n_trials, device=device,
                           explicit=tuple(sorted(explicit & set(fixed))), margin=margin,
-                          workers=workers)
+                          workers=workers, stream=self.stream(raw.get("stream")))
 
     def margin(self, report: Any) -> float:
         self.table(report, "[report]", ("margin",))
@@ -197,6 +200,13 @@ class _Validator:
             raise self.fail("[report] margin", f"{margin!r}: an accuracy difference in (0, 1), "
                                                "e.g. 0.005 for 0.5 percentage points")
         return float(margin)
+
+    def stream(self, raw: Any) -> StreamSettings | None:
+        """[stream] (docs/streaming.md): None unless `enabled = true`; errors name the key."""
+        try:
+            return StreamSettings.from_table(raw, "[stream]")
+        except HarnessError as exc:
+            raise HarnessError(f"{self.path}: {exc}") from None
 
     def dataset(self, data: dict[str, Any]) -> None:
         name = data.get("dataset", DATA_DEFAULTS["dataset"])

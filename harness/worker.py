@@ -169,7 +169,7 @@ def run_trial(study: Study, trial: optuna.Trial, tracker: Tracker,
         device = _device(exp.device)
         run = tracker.trial(trial.number, params, tags={"device": device})
         trial.set_user_attr("mlflow_run_id", run.run_id)
-        value = _train(trial, params, exp.device, run, data_cache, on_epoch)
+        value = _train(trial, params, exp.device, run, data_cache, on_epoch, exp.stream)
     except optuna.TrialPruned:
         state = "PRUNED"
     except Exception as exc:  # the trial fails, the sweep goes on
@@ -195,7 +195,8 @@ def _queue_other_seeds(study: Study, trial: optuna.Trial, searched: dict[str, An
 
 
 def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialRun,
-           data_cache: dict[tuple[Any, ...], Any], on_epoch: EpochHook | None) -> float:
+           data_cache: dict[tuple[Any, ...], Any], on_epoch: EpochHook | None,
+           stream: Any = None) -> float:
     """Train, log and test one trial's pipeline; returns the tested epoch's valid_acc."""
     from harness.data import load_splits
     from harness.device import seed_everything
@@ -245,6 +246,10 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
         from harness.robustness import robustness
 
         run.log_metrics(robustness(model, frontend, data.test, data.noise, cfg))
+    if stream is not None:  # [stream] enabled: harness/streaming/track.py
+        from harness.streaming.track import stream_trial
+
+        stream_trial(run, frontend, model, data, stream, cfg.device)
     return tested.valid_acc
 
 
