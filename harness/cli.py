@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes on this machine, the cores shared out among them "
                         "(default: the file's [search] workers, else 1)")
     p.add_argument("--trials", type=int, default=None, help="run this many more trials")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="queue the study's FAIL trials again (they are otherwise never re-run)")
     p.add_argument("--epochs", type=int, default=None, help="override [train] epochs")
     p.add_argument("--device", default=None, help="override the device")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",

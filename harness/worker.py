@@ -66,7 +66,7 @@ def work(plan: SweepPlan, budget: Any = None, *, on_trial: TrialHook | None = No
                 state, value, params = run_trial(study, trial, tracker, data_cache, on_epoch)
             except KeyboardInterrupt:  # as if the process died: failed and re-queued
                 if study.fail(trial.number, "interrupted"):
-                    requeue(study.study, study.frozen(trial.number))
+                    requeue(study.study, study.frozen(trial.number), died=False)
                 study.recover(tracker)
                 raise
         done[state] += 1
