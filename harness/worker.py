@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from harness.divergence import diverged, mark
 from harness.experiment import options_of
 from harness.sweep import Study, SweepPlan, requeue
 from harness.tracking import Tracker, TrialRun
@@ -175,6 +176,8 @@ def run_trial(study: Study, trial: optuna.Trial, tracker: Tracker,
     except Exception as exc:  # the trial fails, the sweep goes on
         state, reason = "FAIL", f"{type(exc).__name__}: {exc}"
         trial.set_user_attr("fail_reason", reason)
+        if run is not None and type(exc).__name__ == "DivergedError":
+            mark(run, reason)
     told = study.study.tell(trial, value, state=getattr(optuna.trial.TrialState, state),
                             skip_if_finished=True)
     if told.state.name != state:  # failed meanwhile by a worker that saw no heartbeat
@@ -228,6 +231,7 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
                 raise optuna.TrialPruned(f"pruned after epoch {result.epoch}")
     best, tested = kept(epochs, cfg.test_weights)
     test = evaluate(model, frontend, data.test, cfg)
+    mark(run, diverged(test.loss, len(data.labels), test.acc))  # counted apart in reports
     run.log_test(test_loss=test.loss, test_acc=test.acc, confusion=test.confusion,
                  labels=data.labels, best_epoch=best.epoch, best_valid_acc=best.valid_acc,
                  frontend_samples_per_s=frontend_throughput(frontend, data.valid, cfg),

@@ -61,12 +61,13 @@ def comparison_blocks(table: pd.DataFrame) -> list[Block]:
         **{name: table[col].map(lambda x: _num(x, ",.0f")) for name, col in (
             ("train samples/s", "train_samples_per_s"), ("eval samples/s", "eval_samples_per_s"),
             ("front-end samples/s", "frontend_samples_per_s"), ("peak MB", "peak_memory_mb"))},
-        "pruned": table["pruned"], "failed": table["failed"]})
+        "pruned": table["pruned"], "failed": table["failed"], "diverged": table["diverged"]})
     return [("h2", "Comparison"),
             ("p", "One row per configuration, best mean test accuracy first. Means and 95% "
                   "t-intervals are over the complete trials (seeds); samples/s are medians over "
-                  "trials of each trial's last epoch, peak MB the maximum. Pruned and failed "
-                  "trials are counted in their own columns and never averaged in."),
+                  "trials of each trial's last epoch, peak MB the maximum. Pruned, failed and "
+                  "diverged (exploding or non-finite loss) trials are counted in their own "
+                  "columns and never averaged in."),
             ("table", shown, "comparison.csv")]
 
 
