@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="experiment name or file (default: %(default)s)")
     p.add_argument("--tracking-uri", default=None)
     p.add_argument("--out", default=None, help="output folder (default: reports/<experiment>)")
+    p.add_argument("--storage", default=None,
+                   help="the study's Optuna storage, to check that it agrees with MLflow "
+                        "(default: the journal under runs/, when there is one)")
     p.set_defaults(handler="harness.commands.report:report")
 
     p = sub.add_parser("inspect", help="signal figures for one clip: waveform, DFT, spectrogram")

@@ -49,6 +49,7 @@ from optuna.trial import FrozenTrial, TrialState
 from harness.experiment import Experiment
 from harness.faults import ATTEMPT, DIED, gave_up, may_retry, requeue, retry_failed
 from harness.recipes import resolve
+from harness.stores import creation_lock, repair_journal, restore_from_mlflow
 from harness.tracking import Tracker, resolve_tracking_uri
 
 HEARTBEAT_S = 20   # seconds between heartbeats of a running trial
@@ -93,6 +94,7 @@ class Study:
                     heartbeat_stale_trial_callback=requeue)
         else:
             Path(plan.storage).parent.mkdir(parents=True, exist_ok=True)
+            repair_journal(plan.storage)  # a torn last record would poison the next append
             self.storage = JournalStorage(JournalFileBackend(plan.storage))
         sampler: optuna.samplers.BaseSampler = (
             optuna.samplers.TPESampler(constant_liar=True) if exp.sampler == "tpe"
@@ -216,8 +218,9 @@ class Study:
                 continue
             self.storage.set_trial_system_attr(trial_id, "harness.worker", _me())
             key = t.user_attrs.get("harness.key")
-            if any(o.user_attrs.get("harness.key") == key and o.number < t.number
-                   for o in self.trials()):
+            if any(o.user_attrs.get("harness.key") == key and o.number != t.number and (
+                    o.number < t.number or o.state in (TrialState.COMPLETE, TrialState.PRUNED))
+                   for o in self.trials()):  # queued twice, or already done (restored)
                 self.storage.set_trial_user_attr(trial_id, "harness.duplicate", True)
                 self.fail(t.number, "a duplicate of a trial queued by another process")
                 continue
@@ -290,12 +293,14 @@ def prepare(plan: SweepPlan, more: int | None = None, *,
             retry: bool = False) -> Counter[str]:
     """Create or load the study and its parent run, recover dead trials, fill the queue;
     `retry`: queue the FAIL trials again (`harness sweep --retry-failed`)."""
-    study = Study(plan)
     exp = plan.experiment
+    with creation_lock(plan.storage, plan.tracking_uri):  # two sweeps on a fresh runs/
+        study = Study(plan)
+        tracker = Tracker(exp.name, plan.tracking_uri, searched=exp.searched,
+                          experiment_file=str(exp.path), margin=exp.margin)
     study.study.set_user_attr("experiment_file", str(exp.path))
-    tracker = Tracker(exp.name, plan.tracking_uri, searched=exp.searched,
-                      experiment_file=str(exp.path), margin=exp.margin)
     study.recover(tracker)
+    restore_from_mlflow(study, tracker)  # what MLflow finished and Optuna lost
     if retry:
         retry_failed(study)
     study.fill(more)

@@ -168,7 +168,8 @@ def run_trial(study: Study, trial: optuna.Trial, tracker: Tracker,
             _queue_other_seeds(study, trial, searched)
         params = exp.params(searched)
         device = _device(exp.device)
-        run = tracker.trial(trial.number, params, tags={"device": device})
+        run = tracker.trial(trial.number, params, tags={  # the key: MLflow knows the point
+            "device": device, "harness.key": trial.user_attrs.get("harness.key", "")})
         trial.set_user_attr("mlflow_run_id", run.run_id)
         value = _train(trial, params, exp.device, run, data_cache, on_epoch)
     except optuna.TrialPruned:

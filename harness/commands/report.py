@@ -205,13 +205,17 @@ def signal_blocks(study: rp.Study) -> list[Block]:
     return [head, ("fig", "signal", figures.signal(audio, SAMPLE_RATE, title), title)]
 
 
-def build(name: str, tracking_uri: str, out: Path, default_out: Path) -> list[Path]:
-    """Every file of the report; returns the paths written, the Markdown and HTML first."""
+def build(name: str, tracking_uri: str, out: Path, default_out: Path,
+          warning: str | None = None) -> list[Path]:
+    """Every file of the report; returns the paths written, the Markdown and HTML first.
+    `warning` (the stores disagree) goes under the header."""
     study = rp.load(name, tracking_uri)
     table = rp.comparison_table(study)
     judged = rp.judge(study)
     head = rp.header(study, out, default_out)
     blocks: list[Block] = [("ul", [f"**{k}:** {v}" for k, v in head.items()])]
+    if warning:
+        blocks.append(("p", f"**Warning:** {warning}. This report reads MLflow alone."))
     blocks += finding_blocks(study, judged, table) + comparison_blocks(table)
     blocks += figure_blocks(study, table)
 
@@ -240,10 +244,19 @@ def build(name: str, tracking_uri: str, out: Path, default_out: Path) -> list[Pa
 
 def report(args: argparse.Namespace) -> int:
     """`harness report EXPERIMENT`: rebuild reports/<experiment>/ (or --out) from MLflow."""
+    from harness.preflight import writable_dir
+    from harness.stores import plan_disagreement
+
     name = experiment_name(args.experiment)
     default_out = Path("reports") / name
     out = Path(args.out) if args.out else default_out
-    written = build(name, rp.resolve_tracking_uri(args.tracking_uri), out, default_out)
+    uri = rp.resolve_tracking_uri(args.tracking_uri)
+    writable_dir(out, "--out", "report folder")
+    storage = args.storage or str(Path("runs", "optuna", f"{name}.journal").resolve())
+    apart = plan_disagreement(storage, name, uri)  # a report on a subset says so
+    if apart:
+        console.print(f"warning: {apart}", style="yellow", markup=False, soft_wrap=True)
+    written = build(name, uri, out, default_out, apart)
     console.print(f"report: {written[1]} ({len(written)} files in {out})")
     return 0
 

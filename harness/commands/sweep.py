@@ -27,6 +27,7 @@ def sweep(args: argparse.Namespace) -> int:
     from harness.faults import FirstFailures
     from harness.preflight import check_sweep
     from harness.recipes import resolve
+    from harness.stores import plan_disagreement
     from harness.sweep import Study, SweepPlan, finish, prepare
     from harness.worker import new_budget, run_workers, work
 
@@ -103,6 +104,9 @@ def sweep(args: argparse.Namespace) -> int:
             poll()
             failed_workers = sum(code != 0 for code in exit_codes)
     _summary(exp.name, finish(plan), Study(plan))
+    apart = plan_disagreement(plan.storage, exp.name, plan.tracking_uri)
+    if apart:
+        console.print(f"[yellow]{escape(apart)}[/]", soft_wrap=True)
     if stop:
         raise HarnessError(stop[0])
     if failed_workers:
