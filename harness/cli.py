@@ -197,9 +197,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (harness.signals)
+        from harness.signals import exit_status
+
+        status, what = exit_status(exc)
+        if args.command == "sweep":
+            what += ": its running trials were failed with that reason and queued again"
+        print(what, file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import dataclasses
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 import time
 from collections import Counter
@@ -32,12 +33,14 @@ import optuna
 
 from harness.divergence import diverged, mark
 from harness.experiment import options_of
+from harness.signals import exit_status, ignore_sigint, stop_on_sigterm
 from harness.sweep import Study, SweepPlan, requeue
 from harness.tracking import Tracker, TrialRun
 
 TrialHook = Callable[[int, dict[str, Any] | None, str, float | None], None]
 EpochHook = Callable[[int, int], None]  # (epoch, epochs)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+STOP_GRACE_S = 60  # a stopped worker's time to fail and re-queue its trial
 
 
 def work(plan: SweepPlan, budget: Any = None, *, on_trial: TrialHook | None = None,
@@ -65,10 +68,10 @@ def work(plan: SweepPlan, budget: Any = None, *, on_trial: TrialHook | None = No
         with study.heartbeat(trial):
             try:
                 state, value, params = run_trial(study, trial, tracker, data_cache, on_epoch)
-            except KeyboardInterrupt:  # as if the process died: failed and re-queued
-                if study.fail(trial.number, "interrupted"):
+            except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: failed and queued again
+                if study.fail(trial.number, exit_status(exc)[1]):
                     requeue(study.study, study.frozen(trial.number), died=False)
-                study.recover(tracker)
+                study.recover(tracker)  # its MLflow run: FAILED with the reason
                 raise
         done[state] += 1
         if on_trial:
@@ -84,18 +87,23 @@ def run_workers(plan: SweepPlan, n: int, budget: Any = None,
     threads = threads_per_worker(n)
     procs = [ctx.Process(target=_worker_main, args=(plan, budget, os.getpid(), threads),
                          name=f"sweep-worker-{i}") for i in range(n)]
-    for p in procs:
-        p.start()
+    with ignore_sigint():  # Ctrl-C is ours; we stop the workers with SIGTERM
+        for p in procs:
+            p.start()
     try:
         while any(p.is_alive() for p in procs):
             if poll:
                 poll()
             for p in procs:
                 p.join(timeout=1 / n)
-    finally:
+    finally:  # interrupted: each worker fails and re-queues its trial, then exits
         for p in procs:
             if p.is_alive():
                 p.terminate()
+        for p in procs:
+            p.join(timeout=STOP_GRACE_S)
+            if p.is_alive():
+                p.kill()  # stuck: its trial is recovered as a dead worker's
                 p.join()
     return [p.exitcode or 0 for p in procs]
 
@@ -128,10 +136,14 @@ def _worker_main(plan: SweepPlan, budget: Any, parent: int, threads: int) -> Non
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
+    stop_on_sigterm()
     import torch
 
     torch.set_num_threads(threads)
-    work(plan, budget)
+    try:
+        work(plan, budget)
+    except KeyboardInterrupt as exc:  # cleaned up in `work`; no traceback from a worker
+        sys.exit(exit_status(exc)[0])
 
 
 def new_budget(trials: int | None) -> Any:

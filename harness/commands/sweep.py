@@ -27,6 +27,7 @@ def sweep(args: argparse.Namespace) -> int:
     from harness.faults import FirstFailures
     from harness.preflight import check_sweep
     from harness.recipes import resolve
+    from harness.signals import stop_on_sigterm
     from harness.stores import plan_disagreement
     from harness.sweep import Study, SweepPlan, finish, prepare
     from harness.worker import new_budget, run_workers, work
@@ -46,6 +47,7 @@ def sweep(args: argparse.Namespace) -> int:
     for fe, model, why in exp.excluded:
         console.print(f"skipping {fe} + {model}: {why}")
     plan = SweepPlan.create(exp, args.storage, args.tracking_uri)
+    stop_on_sigterm()  # a scheduler's SIGTERM cleans up like Ctrl-C
     check_sweep(plan)  # device, data (prepared here, once), stores: before any trial exists
     before = prepare(plan, more=args.trials, retry=args.retry_failed)
     grid_budget = args.trials if exp.sampler == "grid" else None
