@@ -101,6 +101,16 @@ def writable_dir(path: Path, flag: str, what: str = "folder") -> Path:
     return path
 
 
+def writable_target(path: Path, flag: str, what: str) -> Path:
+    """A file `path` may be written later (its folder made now, nothing written): checked
+    before an hour of training rather than after it."""
+    writable_dir(path.parent, flag, f"folder of {what}")
+    if path.is_dir() or (path.exists() and not os.access(path, os.W_OK)):
+        raise HarnessError(f"{flag}: cannot write {what} {path} (a folder, or read-only); "
+                           "give a writable file path")
+    return path
+
+
 def writable_file(path: Path, flag: str, what: str) -> None:
     """`path` can be appended to (made empty if missing, with its folder)."""
     writable_dir(path.parent, flag, f"folder of {what}")

@@ -266,8 +266,9 @@ def inspect(args: argparse.Namespace) -> int:
     # without --dataset, --root's folders give the words; with neither, the offline set
     dataset = args.dataset or (None if args.root else "synth_commands")
     audio, name, word = rp.example_clip(dataset, args.root, args.word)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from harness.preflight import writable_dir
+
+    out = writable_dir(Path(args.out), "--out", "figure folder")
     path = out / (re.sub(r"[^\w.-]+", "_", f"{name}_{word}") + ".png")
     path.write_bytes(figures.signal(audio, SAMPLE_RATE, f"{name}: the first test clip of “{word}”"))
     console.print(f"inspect: {path}")

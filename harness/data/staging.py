@@ -40,6 +40,13 @@ def remove_stale(out_dir: Path) -> list[Path]:
     return removed
 
 
+def reserve(path: Path) -> None:
+    """Allocate the blocks of a file made sparse (a memmap's): a full disk then fails here
+    with ENOSPC (an OSError) instead of killing the process with SIGBUS mid-write."""
+    with open(path, "r+b") as f:
+        os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+
+
 def _abandoned(tmp: Path) -> bool:
     try:
         owner = json.loads((tmp / OWNER).read_text())
