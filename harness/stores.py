@@ -104,6 +104,19 @@ def _repair(path: Path) -> str | None:
             f"{len(tail)} bytes kept in {keep.name}")
 
 
+def close_run(run: Any, state: str, reason: str) -> None:
+    """`run.finish`, and when the store refuses it (a full disk, a lost server), at least
+    the run's status, so it is not RUNNING for good; the sweep goes on either way, and
+    `disagreement` reports a run whose state differs from its trial's."""
+    try:
+        run.finish(state, reason)
+    except Exception as exc:  # MlflowException, OSError, sqlalchemy errors
+        console.print(f"[red]MLflow run {run.run_id} could not be finished "
+                      f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})[/]")
+        with contextlib.suppress(Exception):
+            run.client.set_terminated(run.run_id, "FAILED")
+
+
 def restore_from_mlflow(study: Any, tracker: Any) -> int:
     """Grid points MLflow finished that this plan's Optuna trials lack (a lost or older
     journal): added to Optuna as finished trials, so they are not run and logged twice."""

@@ -34,6 +34,7 @@ import optuna
 from harness.divergence import diverged, mark
 from harness.experiment import options_of
 from harness.signals import exit_status, ignore_sigint, stop_on_sigterm
+from harness.stores import close_run
 from harness.sweep import Study, SweepPlan, requeue
 from harness.tracking import Tracker, TrialRun
 
@@ -196,7 +197,7 @@ def run_trial(study: Study, trial: optuna.Trial, tracker: Tracker,
     if told.state.name != state:  # failed meanwhile by a worker that saw no heartbeat
         state, value, reason = told.state.name, None, told.user_attrs.get("fail_reason", "")
     if run is not None:
-        run.finish(state, reason)
+        close_run(run, state, reason)
     return state, value, params
 
 
