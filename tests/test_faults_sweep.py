@@ -14,10 +14,12 @@ import torch
 from test_sweep import load_study, new_tracking_uri, runs, tiny_experiment
 from test_sweep_processes import env
 
+from harness import report as rp
 from harness.cli import main
 from harness.experiment_file import load_experiment
 from harness.faults import MAX_RETRY, FirstFailures
 from harness.sweep import Study, SweepPlan, prepare
+from harness.tracking import Tracker
 
 pytestmark = pytest.mark.slow
 
@@ -115,7 +117,13 @@ def test_retry_failed_requeues_fail_trials(tmp_path: Path, tracking_uri: str,
     prepare(plan)
     study = Study(plan)
     trial = study.claim()
-    assert trial is not None and study.fail(trial.number, "OutOfMemoryError: CUDA")
+    assert trial is not None
+    point = study.frozen(trial.number).system_attrs["fixed_params"]
+    run = Tracker("tiny", tracking_uri).trial(trial.number, plan.experiment.params(point),
+                                              tags={"harness.key": trial.user_attrs[
+                                                  "harness.key"]})
+    run.finish("FAIL", "OutOfMemoryError: CUDA")
+    assert study.fail(trial.number, "OutOfMemoryError: CUDA")
     code, err = sweep(exp, tracking_uri, capsys)
     assert code == 0 and "1 complete, 1 fail" in err
     code, err = sweep(exp, tracking_uri, capsys)
@@ -126,6 +134,8 @@ def test_retry_failed_requeues_fail_trials(tmp_path: Path, tracking_uri: str,
     assert states == ["COMPLETE", "COMPLETE"]
     retry = [t for t in load_study(tmp_path).trials if "harness.retry_of" in t.user_attrs]
     assert [t.user_attrs["harness.retry_of"] for t in retry] == [trial.number]
+    table = rp.comparison_table(rp.load("tiny", tracking_uri))  # the retry, not the attempt
+    assert (table["complete"].sum(), table["failed"].sum()) == (2, 0)
 
 
 KILL_ME = """

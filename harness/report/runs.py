@@ -100,7 +100,7 @@ def load(name: str, tracking_uri: str) -> Study:
             if "tags.harness.searched" in df else []:
         searched.update(json.loads(raw))
     margin = study_margin(df[role == "study"], name)
-    runs = df[role == "trial"].copy()
+    runs = latest_attempts(df[role == "trial"])
     logged = [c.removeprefix("params.") for c in runs.columns if c.startswith("params.")]
     # A per-epoch metric may share its name with a param (`lr`, `beta1`: the recipe's value
     # and its last logged value): the param keeps the name; the metric's history stays in MLflow.
@@ -129,6 +129,16 @@ def load(name: str, tracking_uri: str) -> Study:
     order = runs["seed"].map(lambda s: (len(s), s))  # numeric-looking seeds in number order
     runs = runs.assign(_o=order).sort_values(["config", "_o", "run_id"]).drop(columns="_o")
     return Study(name, tracking_uri, runs.reset_index(drop=True), group_keys, margin)
+
+
+def latest_attempts(runs: pd.DataFrame) -> pd.DataFrame:
+    """One run per trial identity (tag `harness.key`): a retry's, not its dead or failed
+    attempt's; a finished run over any other. Runs without the tag are all kept."""
+    keys = runs.get("tags.harness.key", pd.Series("", index=runs.index)).fillna("")
+    keyed = runs[keys != ""].assign(_done=runs["status"] == "FINISHED")
+    keep = keyed.sort_values(["_done", "start_time"]).drop_duplicates("tags.harness.key",
+                                                                        keep="last")
+    return pd.concat([runs[keys == ""], keep.drop(columns="_done")]).copy()
 
 
 def study_margin(parents: pd.DataFrame, name: str) -> float:
