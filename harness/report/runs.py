@@ -134,7 +134,9 @@ def load(name: str, tracking_uri: str) -> Study:
 def latest_attempts(runs: pd.DataFrame) -> pd.DataFrame:
     """One run per trial identity (tag `harness.key`): a retry's, not its dead or failed
     attempt's; a finished run over any other. Runs without the tag are all kept."""
-    keys = runs.get("tags.harness.key", pd.Series("", index=runs.index)).fillna("")
+    if "tags.harness.key" not in runs:  # a store from before the tag
+        return runs.copy()
+    keys = runs["tags.harness.key"].fillna("")
     keyed = runs[keys != ""].assign(_done=runs["status"] == "FINISHED")
     keep = keyed.sort_values(["_done", "start_time"]).drop_duplicates("tags.harness.key",
                                                                         keep="last")
