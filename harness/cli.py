@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes on this machine, the cores shared out among them "
                         "(default: the file's [search] workers, else 1)")
     p.add_argument("--trials", type=int, default=None, help="run this many more trials")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="queue the study's FAIL trials again (they are otherwise never re-run)")
     p.add_argument("--epochs", type=int, default=None, help="override [train] epochs")
     p.add_argument("--device", default=None, help="override the device")
     p.add_argument("--task", choices=TASKS, default=None,
@@ -186,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="experiment name or file (default: %(default)s)")
     p.add_argument("--tracking-uri", default=None)
     p.add_argument("--out", default=None, help="output folder (default: reports/<experiment>)")
+    p.add_argument("--storage", default=None,
+                   help="the study's Optuna storage, to check that it agrees with MLflow "
+                        "(default: the journal under runs/, when there is one)")
     p.set_defaults(handler="harness.commands.report:report")
 
     p = sub.add_parser("stream", help="score a trained trial on a long test stream: "
@@ -220,9 +225,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (harness.signals)
+        from harness.signals import exit_status
+
+        status, what = exit_status(exc)
+        if args.command == "sweep":
+            what += ": its running trials were failed with that reason and queued again"
+        print(what, file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

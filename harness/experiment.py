@@ -127,6 +127,8 @@ def check_pipelines(exp: Experiment) -> Experiment:
                            model_opts=options_of(opts, "model"))
         except HarnessError as exc:
             excluded.append((fe, model, str(exc)))
+        except Exception as exc:  # an option torch refuses (n_fft below win_length, ...)
+            excluded.append((fe, model, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"))
     if len(excluded) == len(frontends) * len(models):
         raise HarnessError(f"{exp.path}: {excluded[0][0]} + {excluded[0][1]}: {excluded[0][2]}")
     return dataclasses.replace(exp, excluded=tuple(excluded))

@@ -49,6 +49,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import itertools
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -88,6 +89,10 @@ def load_experiment(experiment: str | Path, overrides: Mapping[str, Any] | None 
     path = resolve_path(experiment)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, OSError) as exc:
+        why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror
+        raise HarnessError(f"{path}: cannot be read ({why}); an experiment file is TOML "
+                           "text, e.g. experiments/quick.toml") from None
     except tomllib.TOMLDecodeError as exc:
         hint = (' (a dotted option key needs quotes: "model.width" = 0.25)'
                 if "overwrite" in str(exc) else "")
@@ -220,9 +225,10 @@ class _Validator:
         if seeds is None:
             return (self.value("seed", 0 if seed is None else seed, "[train] seed"),)
         ok = isinstance(seeds, list) and seeds and all(
-            isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
         if not ok or len(set(seeds)) != len(seeds):
-            raise self.fail("[search] seeds", "must be a non-empty list of distinct integers")
+            raise self.fail("[search] seeds", "must be a non-empty list of distinct integers "
+                                              ">= 0")
         return tuple(seeds)
 
     def dimension(self, key: str, raw: Any) -> tuple[Any, ...] | Range:
@@ -277,8 +283,8 @@ class _Validator:
             if sub == "task" and value not in TASKS:
                 raise self.fail(where, f"task {value!r}; use one of {', '.join(TASKS)}")
             if sub == "split_seed" and value is not None and (
-                    isinstance(value, bool) or not isinstance(value, int)):
-                raise self.fail(where, f"split_seed {value!r}: an integer (or leave it out: "
+                    isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise self.fail(where, f"split_seed {value!r}: an integer >= 0 (or leave it out: "
                                        "each replicate then draws its own split)")
             return value
         expected = self.train_types.get(key)
@@ -288,9 +294,13 @@ class _Validator:
             raise self.fail(where, f"unknown key {key!r}; known: {known}")
         numeric = isinstance(value, int | float) and not isinstance(value, bool)
         if expected is float and numeric:
+            if not math.isfinite(value):
+                raise self.fail(where, f"{value!r} is not a finite number")
             return float(value)
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise self.fail(where, f"{value!r} is not a {expected.__name__}")
+        if key == "seed" and value < 0:
+            raise self.fail(where, f"seed {value!r}: seeds are integers >= 0 (NumPy's rule)")
         return value
 
     def train_values(self, fixed: dict[str, Any], space: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, overload
 
 from harness.errors import HarnessError
+from harness.validation import check_range
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -108,6 +109,8 @@ class Registry(Generic[T]):
                     f"{self.kind} {name!r}: option {key}={value!r} must be {param.annotation}"
                     f" (default {param.default!r})"
                 )
+            if param is not None:
+                check_range(self.kind, name, key, value, param.default)
 
     def describe(self, name: str) -> str:
         """First line of the entry's docstring."""

@@ -17,10 +17,12 @@ experiment's fixed values (`harness.fixed`): a run with other fixed values (`--e
 1`) adds its own trials to the study and never claims these.
 
 Resume and dead workers. Re-running a command fills the queue only with what is
-missing: COMPLETE, PRUNED and FAIL trials are never run again. A RUNNING trial whose
-process died is failed and re-queued (`harness.retry_of`): on the same host as soon as
-its PID is gone, elsewhere when its heartbeat is older than GRACE_S (Optuna's own
-heartbeat on RDB storages; a trial attribute on journal files, which have none).
+missing: COMPLETE, PRUNED and FAIL trials are not run again (`--retry-failed` re-queues
+the FAIL ones). A RUNNING trial whose process died is failed and re-queued
+(`harness.retry_of`): on the same host as soon as its PID is gone, elsewhere when its
+heartbeat is older than GRACE_S (Optuna's own heartbeat on RDB storages; a trial
+attribute on journal files, which have none); after MAX_RETRY retries it stays FAIL
+with its reason (harness/faults.py).
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.experiment import Experiment
+from harness.faults import ATTEMPT, DIED, gave_up, may_retry, requeue, retry_failed
 from harness.recipes import resolve
+from harness.stores import creation_lock, repair_journal, restore_from_mlflow
 from harness.tracking import Tracker, resolve_tracking_uri
 
 HEARTBEAT_S = 20   # seconds between heartbeats of a running trial
@@ -90,6 +94,7 @@ class Study:
                     heartbeat_stale_trial_callback=requeue)
         else:
             Path(plan.storage).parent.mkdir(parents=True, exist_ok=True)
+            repair_journal(plan.storage)  # a torn last record would poison the next append
             self.storage = JournalStorage(JournalFileBackend(plan.storage))
         sampler: optuna.samplers.BaseSampler = (
             optuna.samplers.TPESampler(constant_liar=True) if exp.sampler == "tpe"
@@ -177,13 +182,15 @@ class Study:
                 fail_stale_trials(self.study)  # Optuna's heartbeat; re-queues via `requeue`
         now = time.time()
         for t in self.trials(TrialState.RUNNING):
-            if _abandoned(t, now, rdb) and self.fail(
-                    t.number, "its worker process died"):
+            if not _abandoned(t, now, rdb):
+                continue
+            retry = may_retry(t)  # else the cap: it killed its worker every time (OOM?)
+            if self.fail(t.number, DIED if retry else gave_up(t.user_attrs.get(ATTEMPT, 1))):
                 requeue(self.study, self.frozen(t.number))
-        if tracker is not None:
-            dead = {t.user_attrs.get("harness.retry_of") for t in self.study.get_trials(
-                deepcopy=False)} - {None}
-            tracker.fail_orphans(dead, "its worker process died")
+        if tracker is not None:  # MLflow runs of trials that failed while RUNNING there
+            tracker.fail_orphans({t.number: t.user_attrs.get("fail_reason") or DIED
+                                  for t in self.study.get_trials(
+                                      deepcopy=False, states=(TrialState.FAIL,))}, DIED)
 
     def pending(self) -> int:
         """How many trials the queue will still run: a fresh tpe/random slot, one per seed."""
@@ -211,21 +218,14 @@ class Study:
                 continue
             self.storage.set_trial_system_attr(trial_id, "harness.worker", _me())
             key = t.user_attrs.get("harness.key")
-            if any(o.user_attrs.get("harness.key") == key and o.number < t.number
-                   for o in self.trials()):
+            if any(o.user_attrs.get("harness.key") == key and o.number != t.number and (
+                    o.number < t.number or o.state in (TrialState.COMPLETE, TrialState.PRUNED))
+                   for o in self.trials()):  # queued twice, or already done (restored)
                 self.storage.set_trial_user_attr(trial_id, "harness.duplicate", True)
                 self.fail(t.number, "a duplicate of a trial queued by another process")
                 continue
             return optuna.Trial(self.study, trial_id)
         return None
-
-
-def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Queue a failed trial's parameters again (also Optuna's heartbeat callback)."""
-    params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
-    keep = {k: v for k, v in trial.user_attrs.items()
-            if k in ("harness.fixed", "harness.key", "harness.slot")}
-    study.enqueue_trial(params, user_attrs={**keep, "harness.retry_of": trial.number})
 
 
 def _me() -> dict[str, Any]:
@@ -289,14 +289,20 @@ class _Heartbeat:
         self.thread.join()
 
 
-def prepare(plan: SweepPlan, more: int | None = None) -> Counter[str]:
-    """Create or load the study and its parent run, recover dead trials, fill the queue."""
-    study = Study(plan)
+def prepare(plan: SweepPlan, more: int | None = None, *,
+            retry: bool = False) -> Counter[str]:
+    """Create or load the study and its parent run, recover dead trials, fill the queue;
+    `retry`: queue the FAIL trials again (`harness sweep --retry-failed`)."""
     exp = plan.experiment
+    with creation_lock(plan.storage, plan.tracking_uri):  # two sweeps on a fresh runs/
+        study = Study(plan)
+        tracker = Tracker(exp.name, plan.tracking_uri, searched=exp.searched,
+                          experiment_file=str(exp.path), margin=exp.margin)
     study.study.set_user_attr("experiment_file", str(exp.path))
-    tracker = Tracker(exp.name, plan.tracking_uri, searched=exp.searched,
-                      experiment_file=str(exp.path), margin=exp.margin)
     study.recover(tracker)
+    restore_from_mlflow(study, tracker)  # what MLflow finished and Optuna lost
+    if retry:
+        retry_failed(study)
     study.fill(more)
     return counts(study)
 

@@ -20,6 +20,7 @@ and artifact names) is the contract in docs/architecture.md; the report reads it
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -49,7 +50,8 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
     db = _sqlite_path(uri)
     if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # one that cannot be made: harness.preflight says
+            db.parent.mkdir(parents=True, exist_ok=True)
     return uri
 
 
@@ -146,8 +148,9 @@ class Tracker:
             self.client.log_batch(run.info.run_id, params=items[i:i + 100])
         return TrialRun(self.client, run.info.run_id)
 
-    def fail_orphans(self, numbers: Collection[int], reason: str) -> None:
-        """Close the still-RUNNING child runs of these trial numbers (their process died).
+    def fail_orphans(self, numbers: Collection[int] | Mapping[int, str], reason: str) -> None:
+        """Close the still-RUNNING child runs of these trial numbers (their process died);
+        a mapping gives each its own reason.
 
         Found by the `trial_number` tag, set when the run is created: a process killed
         before it could note the run's id anywhere else leaves no run open.
@@ -158,8 +161,10 @@ class Tracker:
             [self.experiment_id], f"tags.`{ROLE}` = 'trial' and attributes.status = 'RUNNING'",
             max_results=1000)
         for run in running:
-            if int(run.data.tags.get("trial_number", -1)) in numbers:
-                TrialRun(self.client, run.info.run_id).finish("FAIL", reason)
+            number = int(run.data.tags.get("trial_number", -1))
+            if number in numbers:
+                why = numbers[number] if isinstance(numbers, Mapping) else reason
+                TrialRun(self.client, run.info.run_id).finish("FAIL", why)
 
     def close(self) -> None:
         """Mark the parent run finished (a resume marks it RUNNING again)."""

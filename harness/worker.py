@@ -21,6 +21,7 @@ import dataclasses
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 import time
 from collections import Counter
@@ -30,13 +31,17 @@ from typing import Any
 import numpy as np
 import optuna
 
+from harness.divergence import diverged, mark
 from harness.experiment import options_of
+from harness.signals import exit_status, ignore_sigint, stop_on_sigterm
+from harness.stores import close_run
 from harness.sweep import Study, SweepPlan, requeue
 from harness.tracking import Tracker, TrialRun
 
 TrialHook = Callable[[int, dict[str, Any] | None, str, float | None], None]
 EpochHook = Callable[[int, int], None]  # (epoch, epochs)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+STOP_GRACE_S = 60  # a stopped worker's time to fail and re-queue its trial
 
 
 def work(plan: SweepPlan, budget: Any = None, *, on_trial: TrialHook | None = None,
@@ -64,10 +69,10 @@ def work(plan: SweepPlan, budget: Any = None, *, on_trial: TrialHook | None = No
         with study.heartbeat(trial):
             try:
                 state, value, params = run_trial(study, trial, tracker, data_cache, on_epoch)
-            except KeyboardInterrupt:  # as if the process died: failed and re-queued
-                if study.fail(trial.number, "interrupted"):
-                    requeue(study.study, study.frozen(trial.number))
-                study.recover(tracker)
+            except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: failed and queued again
+                if study.fail(trial.number, exit_status(exc)[1]):
+                    requeue(study.study, study.frozen(trial.number), died=False)
+                study.recover(tracker)  # its MLflow run: FAILED with the reason
                 raise
         done[state] += 1
         if on_trial:
@@ -83,18 +88,23 @@ def run_workers(plan: SweepPlan, n: int, budget: Any = None,
     threads = threads_per_worker(n)
     procs = [ctx.Process(target=_worker_main, args=(plan, budget, os.getpid(), threads),
                          name=f"sweep-worker-{i}") for i in range(n)]
-    for p in procs:
-        p.start()
+    with ignore_sigint():  # Ctrl-C is ours; we stop the workers with SIGTERM
+        for p in procs:
+            p.start()
     try:
         while any(p.is_alive() for p in procs):
             if poll:
                 poll()
             for p in procs:
                 p.join(timeout=1 / n)
-    finally:
+    finally:  # interrupted: each worker fails and re-queues its trial, then exits
         for p in procs:
             if p.is_alive():
                 p.terminate()
+        for p in procs:
+            p.join(timeout=STOP_GRACE_S)
+            if p.is_alive():
+                p.kill()  # stuck: its trial is recovered as a dead worker's
                 p.join()
     return [p.exitcode or 0 for p in procs]
 
@@ -127,10 +137,14 @@ def _worker_main(plan: SweepPlan, budget: Any, parent: int, threads: int) -> Non
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
+    stop_on_sigterm()
     import torch
 
     torch.set_num_threads(threads)
-    work(plan, budget)
+    try:
+        work(plan, budget)
+    except KeyboardInterrupt as exc:  # cleaned up in `work`; no traceback from a worker
+        sys.exit(exit_status(exc)[0])
 
 
 def new_budget(trials: int | None) -> Any:
@@ -167,7 +181,8 @@ def run_trial(study: Study, trial: optuna.Trial, tracker: Tracker,
             _queue_other_seeds(study, trial, searched)
         params = exp.params(searched)
         device = _device(exp.device)
-        run = tracker.trial(trial.number, params, tags={"device": device})
+        run = tracker.trial(trial.number, params, tags={  # the key: MLflow knows the point
+            "device": device, "harness.key": trial.user_attrs.get("harness.key", "")})
         trial.set_user_attr("mlflow_run_id", run.run_id)
         value = _train(trial, params, exp.device, run, data_cache, on_epoch, exp.stream)
     except optuna.TrialPruned:
@@ -175,12 +190,14 @@ def run_trial(study: Study, trial: optuna.Trial, tracker: Tracker,
     except Exception as exc:  # the trial fails, the sweep goes on
         state, reason = "FAIL", f"{type(exc).__name__}: {exc}"
         trial.set_user_attr("fail_reason", reason)
+        if run is not None and type(exc).__name__ == "DivergedError":
+            mark(run, reason)
     told = study.study.tell(trial, value, state=getattr(optuna.trial.TrialState, state),
                             skip_if_finished=True)
     if told.state.name != state:  # failed meanwhile by a worker that saw no heartbeat
         state, value, reason = told.state.name, None, told.user_attrs.get("fail_reason", "")
     if run is not None:
-        run.finish(state, reason)
+        close_run(run, state, reason)
     return state, value, params
 
 
@@ -234,6 +251,7 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
                 raise optuna.TrialPruned(f"pruned after epoch {result.epoch}")
     best, tested = kept(epochs, cfg.test_weights)
     test = evaluate(model, frontend, data.test, cfg)
+    mark(run, diverged(test.loss, len(data.labels), test.acc))  # counted apart in reports
     run.log_test(test_loss=test.loss, test_acc=test.acc, confusion=test.confusion,
                  labels=data.labels, best_epoch=best.epoch, best_valid_acc=best.valid_acc,
                  frontend_samples_per_s=frontend_throughput(frontend, data.valid, cfg),

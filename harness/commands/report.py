@@ -62,12 +62,13 @@ def comparison_blocks(table: pd.DataFrame) -> list[Block]:
         **{name: table[col].map(lambda x: _num(x, ",.0f")) for name, col in (
             ("train samples/s", "train_samples_per_s"), ("eval samples/s", "eval_samples_per_s"),
             ("front-end samples/s", "frontend_samples_per_s"), ("peak MB", "peak_memory_mb"))},
-        "pruned": table["pruned"], "failed": table["failed"]})
+        "pruned": table["pruned"], "failed": table["failed"], "diverged": table["diverged"]})
     return [("h2", "Comparison"),
             ("p", "One row per configuration, best mean test accuracy first. Means and 95% "
                   "t-intervals are over the complete trials (seeds); samples/s are medians over "
-                  "trials of each trial's last epoch, peak MB the maximum. Pruned and failed "
-                  "trials are counted in their own columns and never averaged in."),
+                  "trials of each trial's last epoch, peak MB the maximum. Pruned, failed and "
+                  "diverged (exploding or non-finite loss) trials are counted in their own "
+                  "columns and never averaged in."),
             ("table", shown, "comparison.csv")]
 
 
@@ -209,13 +210,17 @@ def signal_blocks(study: rp.Study) -> list[Block]:
     return [head, ("fig", "signal", figures.signal(audio, SAMPLE_RATE, title), title)]
 
 
-def build(name: str, tracking_uri: str, out: Path, default_out: Path) -> list[Path]:
-    """Every file of the report; returns the paths written, the Markdown and HTML first."""
+def build(name: str, tracking_uri: str, out: Path, default_out: Path,
+          warning: str | None = None) -> list[Path]:
+    """Every file of the report; returns the paths written, the Markdown and HTML first.
+    `warning` (the stores disagree) goes under the header."""
     study = rp.load(name, tracking_uri)
     table = rp.comparison_table(study)
     judged = rp.judge(study)
     head = rp.header(study, out, default_out)
     blocks: list[Block] = [("ul", [f"**{k}:** {v}" for k, v in head.items()])]
+    if warning:
+        blocks.append(("p", f"**Warning:** {warning}. This report reads MLflow alone."))
     blocks += finding_blocks(study, judged, table) + comparison_blocks(table)
     blocks += figure_blocks(study, table)
     from harness.report import robustness
@@ -248,10 +253,19 @@ def build(name: str, tracking_uri: str, out: Path, default_out: Path) -> list[Pa
 
 def report(args: argparse.Namespace) -> int:
     """`harness report EXPERIMENT`: rebuild reports/<experiment>/ (or --out) from MLflow."""
+    from harness.preflight import writable_dir
+    from harness.stores import plan_disagreement
+
     name = experiment_name(args.experiment)
     default_out = Path("reports") / name
     out = Path(args.out) if args.out else default_out
-    written = build(name, rp.resolve_tracking_uri(args.tracking_uri), out, default_out)
+    uri = rp.resolve_tracking_uri(args.tracking_uri)
+    writable_dir(out, "--out", "report folder")
+    storage = args.storage or str(Path("runs", "optuna", f"{name}.journal").resolve())
+    apart = plan_disagreement(storage, name, uri)  # a report on a subset says so
+    if apart:
+        console.print(f"warning: {apart}", style="yellow", markup=False, soft_wrap=True)
+    written = build(name, uri, out, default_out, apart)
     console.print(f"report: {written[1]} ({len(written)} files in {out})")
     return 0
 
@@ -261,8 +275,9 @@ def inspect(args: argparse.Namespace) -> int:
     # without --dataset, --root's folders give the words; with neither, the offline set
     dataset = args.dataset or (None if args.root else "synth_commands")
     audio, name, word = rp.example_clip(dataset, args.root, args.word)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from harness.preflight import writable_dir
+
+    out = writable_dir(Path(args.out), "--out", "figure folder")
     path = out / (re.sub(r"[^\w.-]+", "_", f"{name}_{word}") + ".png")
     path.write_bytes(figures.signal(audio, SAMPLE_RATE, f"{name}: the first test clip of “{word}”"))
     console.print(f"inspect: {path}")

@@ -24,7 +24,11 @@ def sweep(args: argparse.Namespace) -> int:
     from harness.cli import parse_options
     from harness.experiment import check_pipelines
     from harness.experiment_file import load_experiment
+    from harness.faults import FirstFailures
+    from harness.preflight import check_sweep
     from harness.recipes import resolve
+    from harness.signals import stop_on_sigterm
+    from harness.stores import plan_disagreement
     from harness.sweep import Study, SweepPlan, finish, prepare
     from harness.worker import new_budget, run_workers, work
 
@@ -45,7 +49,9 @@ def sweep(args: argparse.Namespace) -> int:
     for fe, model, why in exp.excluded:
         console.print(f"skipping {fe} + {model}: {why}")
     plan = SweepPlan.create(exp, args.storage, args.tracking_uri)
-    before = prepare(plan, more=args.trials)
+    stop_on_sigterm()  # a scheduler's SIGTERM cleans up like Ctrl-C
+    check_sweep(plan)  # device, data (prepared here, once), stores: before any trial exists
+    before = prepare(plan, more=args.trials, retry=args.retry_failed)
     grid_budget = args.trials if exp.sampler == "grid" else None
     todo = Study(plan).pending()
     todo = todo if grid_budget is None else min(grid_budget, todo)
@@ -54,8 +60,15 @@ def sweep(args: argparse.Namespace) -> int:
                   f"({args.workers} worker{'s' if args.workers > 1 else ''})\n"
                   f"  Optuna: {plan.storage}\n  MLflow: {plan.tracking_uri}")
     budget = new_budget(grid_budget)
-    if todo and args.workers > 1:
-        _prepare_data(exp)
+    streak = FirstFailures(todo)
+    stop: list[str] = []
+
+    def watch(state: str, reason: str) -> None:  # the first trials all failing alike stop it
+        why = streak.add(state, reason)
+        if why:
+            stop.append(why)
+            with budget.get_lock():
+                budget.value = 0  # no worker starts another trial
     epochs = resolve(exp.fixed).epochs  # the cap; a searched epochs shows the recipe's
 
     with progress() as bar:
@@ -72,6 +85,7 @@ def sweep(args: argparse.Namespace) -> int:
                 bar.advance(trials_task)
                 bar.update(epoch_task, visible=False)
                 bar.console.print(_line(number, _searched(params, exp.searched), state, value))
+                watch(state, Study(plan).frozen(number).user_attrs.get("fail_reason", ""))
 
             def on_epoch(epoch: int, total: int) -> None:
                 bar.update(epoch_task, completed=epoch, total=total)
@@ -88,25 +102,21 @@ def sweep(args: argparse.Namespace) -> int:
                         seen.add(t.number)
                         bar.advance(trials_task)
                         bar.console.print(_line(t.number, t.params, t.state.name, t.value))
+                        watch(t.state.name, t.user_attrs.get("fail_reason", ""))
 
             exit_codes = run_workers(plan, args.workers, budget, poll=poll)
             poll()
             failed_workers = sum(code != 0 for code in exit_codes)
     _summary(exp.name, finish(plan), Study(plan))
+    apart = plan_disagreement(plan.storage, exp.name, plan.tracking_uri)
+    if apart:
+        console.print(f"[yellow]{escape(apart)}[/]", soft_wrap=True)
+    if stop:
+        raise HarnessError(stop[0])
     if failed_workers:
         console.print(f"[red]{failed_workers} worker process(es) exited with an error[/]")
         return 1
     return 0
-
-
-def _prepare_data(exp: Any) -> None:
-    """Download, generate or decode the experiment's data set once, here, before workers
-    start: otherwise each worker does it at once (the result is the same, the time is not)."""
-    from harness.data import prepare
-
-    if any(k.startswith("data.") for k in exp.space):
-        return  # searched data: each worker prepares what its trials need
-    prepare(exp.fixed["data.dataset"], exp.fixed["data.root"])
 
 
 def _searched(params: dict[str, Any] | None, keys: list[str]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import json
 import math
 import platform
 import statistics
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -68,8 +69,11 @@ def _device_name(device: torch.device) -> str:
 
 
 def train(args: argparse.Namespace) -> int:
+    from harness.preflight import writable_target
     from harness.recipes import KEY_TYPES, converged, kept
 
+    if args.checkpoint:  # before the training, not after it
+        writable_target(Path(args.checkpoint), "--checkpoint", "the checkpoint")
     cfg, splits, frontend, model = _setup(
         args, {"recipe": args.recipe, **{k: getattr(args, k) for k in KEY_TYPES
                                          if k != "batch_size"}})
@@ -142,6 +146,9 @@ def lr_find(args: argparse.Namespace) -> int:
     if not 0 < args.min_lr < args.max_lr or args.steps < 2:
         raise HarnessError(f"--min-lr {args.min_lr:g} --max-lr {args.max_lr:g} --steps "
                            f"{args.steps}: need 0 < min-lr < max-lr and steps >= 2")
+    from harness.preflight import writable_dir
+
+    writable_dir(Path(args.out), "--out", "LR-finder folder")
     cfg, splits, frontend, model = _setup(args, {})
     result = lr_range_test(model, frontend, splits.train, cfg, min_lr=args.min_lr,
                            max_lr=args.max_lr, steps=args.steps)

@@ -125,11 +125,16 @@ def prepare(dataset: str | None = "synth_commands", root: str | Path | None = No
     HarnessError if the folder is missing or empty, its word folders differ from
     the named dataset's, or it holds bad clips (unless `skip_bad`).
     """
-    _, path = source(dataset, root, url)
-    clips = list_clips(path)
-    if dataset is not None:
-        check_labels(labels_of(clips), DATASETS[dataset], path, dataset)
-    return prepare_cache(path, data_dir() / "cache", skip_bad=skip_bad, clips=clips)
+    try:
+        _, path = source(dataset, root, url)
+        clips = list_clips(path)
+        if dataset is not None:
+            check_labels(labels_of(clips), DATASETS[dataset], path, dataset)
+        return prepare_cache(path, data_dir() / "cache", skip_bad=skip_bad, clips=clips)
+    except OSError as exc:  # a read-only or full data folder
+        raise HarnessError(f"cannot write {exc.filename or data_dir()} ({exc.strerror}); set "
+                           f"HARNESS_DATA_DIR to a writable folder with room, or free "
+                           "space") from None
 
 
 def load_splits(dataset: str | None = "synth_commands", root: str | Path | None = None,

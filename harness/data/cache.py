@@ -44,6 +44,7 @@ from harness.data.speech_commands import (
     random_split_indices,
     speaker_of,
 )
+from harness.data.staging import reserve
 from harness.errors import HarnessError
 
 CACHE_VERSION = 2  # 2: float WAVs scaled and clipped here (caches decoded by 1 are rebuilt)
@@ -249,6 +250,7 @@ def _decode_all(root: Path, clips: list[str], dest: Path) -> tuple[list[str], li
     """Decode `clips` into dest ((N, 16000) int16 .npy); (decoded clips, [[bad clip, why]])."""
     audio = np.lib.format.open_memmap(dest, mode="w+", dtype=np.int16,
                                       shape=(len(clips), CLIP_SAMPLES))
+    reserve(dest)  # a full disk: ENOSPC now, not SIGBUS on a page written later
     bad_rows: list[int] = []
     skipped: list[list[str]] = []
     base = str(root)
@@ -265,6 +267,7 @@ def _decode_all(root: Path, clips: list[str], dest: Path) -> tuple[list[str], li
         part = dest.with_suffix(".part")
         kept = np.lib.format.open_memmap(part, mode="w+", dtype=np.int16,
                                          shape=(len(keep), CLIP_SAMPLES))
+        reserve(part)
         for start in range(0, len(keep), 4096):
             kept[start:start + 4096] = audio[keep[start:start + 4096]]
         kept.flush()

@@ -69,7 +69,32 @@ def list_clips(root: str | Path) -> list[str]:
     if not clips:
         raise HarnessError(f"no clips in {path}: {LAYOUT_HINT} (one folder per word); "
                            f"check the path given with --root")
+    check_word_folders(path, {label_of(c) for c in clips})
     return clips
+
+
+def check_word_folders(root: Path, labels: set[str]) -> None:
+    """HarnessError for a word folder the walk would drop without a word: one it cannot
+    read (permissions, a broken link) or one holding no clips; either loses a class.
+
+    Folders named "_..." (the noise recordings) or "." (hidden) are not word folders.
+    """
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(("_", ".")) or entry.name in labels:
+            continue
+        if entry.is_symlink() and not entry.exists():
+            raise HarnessError(f"word folder {entry} is a broken link (to {os.readlink(entry)}); "
+                               "restore its target or remove the link")
+        if not entry.is_dir():
+            continue
+        try:
+            os.listdir(entry)
+        except OSError as exc:
+            raise HarnessError(f"word folder {entry} cannot be read ({exc.strerror}); "
+                               "fix its permissions, or move it out of the data folder") from None
+        raise HarnessError(f"word folder {entry} holds no clips ({LAYOUT_HINT}), so the data "
+                           f"set would lose the class {entry.name!r}: add its clips or remove "
+                           "the folder")
 
 
 def label_of(clip: str) -> str:
@@ -111,8 +136,13 @@ def read_list(root: Path, name: str) -> list[str]:
     if not path.is_file():
         raise HarnessError(f"{path} is missing: the official split needs {VALID_LIST} and "
                            f"{TEST_LIST} in the data folder; use --split random instead")
-    with open(path, encoding="utf-8") as f:
-        lines = [line.strip() for line in f]
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line.strip() for line in f]
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise HarnessError(f"{path} cannot be read ({why}); restore the list file, or use "
+                           "--split random") from None
     return [Path(os.path.normpath(line)).as_posix() for line in lines if line]
 
 

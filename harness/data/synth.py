@@ -40,6 +40,7 @@ from harness.console import progress
 from harness.data.espeak import Espeak, engine, english_accents, voice_variants
 from harness.data.noise import make_noises, resample_16k
 from harness.data.speech_commands import CLIP_SAMPLES, SAMPLE_RATE, WORDS_V001
+from harness.data.staging import OWNER, remove_stale, stale_marker
 from harness.errors import HarnessError
 
 MARKER = ".complete"
@@ -260,7 +261,9 @@ def generate(out_dir: Path, *, speakers: int | None = None, seed: int | None = N
     if _is_complete(out_dir, cfg):
         return out_dir
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(out_dir)  # what a killed generation left
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    stale_marker(tmp)
     threads = torch.get_num_threads()
     # One thread: the convolutions are small, cores are shared, and a fixed thread count keeps
     # floating-point summation order, hence the rounded int16 samples, identical between runs.
@@ -269,6 +272,7 @@ def generate(out_dir: Path, *, speakers: int | None = None, seed: int | None = N
         with engine().lock:  # espeak is one per process: no other thread may speak meanwhile
             _write(tmp, cfg, str(out_dir))
         tmp.chmod(0o755)  # mkdtemp makes it private
+        (tmp / OWNER).unlink()
         if out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()
         try:

@@ -33,6 +33,7 @@ from harness.stats import mean_interval
 from harness.tracking import DEFAULT_MARGIN, DEFAULT_TRACKING_URI
 
 COMPLETE, PRUNED, FAILED = "COMPLETE", "PRUNED", "FAIL"
+DIVERGED = "DIVERGED"  # a run tagged `diverged` (harness/divergence.py), complete or not
 METRICS = ("test_acc", "best_valid_acc", "best_epoch", "train_samples_per_s",
            "eval_samples_per_s", "frontend_samples_per_s", "peak_memory_mb", "converged",
            "tested_epoch", "epochs_run")
@@ -99,7 +100,7 @@ def load(name: str, tracking_uri: str) -> Study:
             if "tags.harness.searched" in df else []:
         searched.update(json.loads(raw))
     margin = study_margin(df[role == "study"], name)
-    runs = df[role == "trial"].copy()
+    runs = latest_attempts(df[role == "trial"])
     logged = [c.removeprefix("params.") for c in runs.columns if c.startswith("params.")]
     # A per-epoch metric may share its name with a param (`lr`, `beta1`: the recipe's value
     # and its last logged value): the param keeps the name; the metric's history stays in MLflow.
@@ -119,6 +120,8 @@ def load(name: str, tracking_uri: str) -> Study:
     runs[params] = runs[params].fillna("").astype(str)
     runs[list(METRICS)] = runs[list(METRICS)].astype(float)
     runs["state"] = runs["tags.state"].fillna(runs["status"].map({"FAILED": FAILED})).fillna("")
+    if "tags.diverged" in runs:  # never averaged in: a state of its own
+        runs.loc[runs["tags.diverged"].fillna("") != "", "state"] = DIVERGED
     group_keys = ["frontend", "model", *sorted(keys - {"frontend", "model", "seed"})]
     varying = [k for k in group_keys[1:] if runs[k].nunique() > 1]
     runs["config"] = runs["frontend"].str.cat(
@@ -126,6 +129,18 @@ def load(name: str, tracking_uri: str) -> Study:
     order = runs["seed"].map(lambda s: (len(s), s))  # numeric-looking seeds in number order
     runs = runs.assign(_o=order).sort_values(["config", "_o", "run_id"]).drop(columns="_o")
     return Study(name, tracking_uri, runs.reset_index(drop=True), group_keys, margin)
+
+
+def latest_attempts(runs: pd.DataFrame) -> pd.DataFrame:
+    """One run per trial identity (tag `harness.key`): a retry's, not its dead or failed
+    attempt's; a finished run over any other. Runs without the tag are all kept."""
+    if "tags.harness.key" not in runs:  # a store from before the tag
+        return runs.copy()
+    keys = runs["tags.harness.key"].fillna("")
+    keyed = runs[keys != ""].assign(_done=runs["status"] == "FINISHED")
+    keep = keyed.sort_values(["_done", "start_time"]).drop_duplicates("tags.harness.key",
+                                                                        keep="last")
+    return pd.concat([runs[keys == ""], keep.drop(columns="_done")]).copy()
 
 
 def study_margin(parents: pd.DataFrame, name: str) -> float:
@@ -155,6 +170,7 @@ def comparison_table(study: Study) -> pd.DataFrame:
             "config": label, **{k: g[k].iloc[0] for k in study.group_keys},
             "complete": len(done), "pruned": int((g["state"] == PRUNED).sum()),
             "failed": int((g["state"] == FAILED).sum()),
+            "diverged": int((g["state"] == DIVERGED).sum()),
             "test_acc_mean": ci.mean, "test_acc_low": ci.low, "test_acc_high": ci.high,
             "valid_acc_mean": done["best_valid_acc"].mean(),
             "best_epoch_mean": done["best_epoch"].mean(),
@@ -245,7 +261,8 @@ def header(study: Study, out: Path, default_out: Path) -> dict[str, str]:
     start, end = r["start_time"].min(), r["end_time"].max()
     dates = (f"{start:%Y-%m-%d %H:%M} to {(end if pd.notna(end) else start):%Y-%m-%d %H:%M} UTC"
              if pd.notna(start) else "—")
-    states = {COMPLETE: "complete", PRUNED: "pruned", FAILED: "failed", "": "running"}
+    states = {COMPLETE: "complete", PRUNED: "pruned", FAILED: "failed", DIVERGED: "diverged",
+              "": "running"}
     counts = r["state"].map(lambda s: states.get(s, s.lower())).value_counts().sort_index()
     args = [study.name]
     if study.tracking_uri != DEFAULT_TRACKING_URI:
