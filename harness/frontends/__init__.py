@@ -13,7 +13,8 @@ first line is its description in `harness list frontends`, its family ("magnitud
 phase discarded, "complex": phase kept) decides which side of the report's finding it is.
 
 The package holds one file per family: `base` (the registry and the `Frontend` module),
-`stft` (the fixed STFT family and its shared options), `waveform` (the raw clip).
+`stft` (the fixed STFT family and its shared options), `waveform` (the raw clip),
+`learnable` (learned_stft, pcen), `filterbanks` (sincnet, leaf).
 Importing the package registers every entry.
 """
 
@@ -27,11 +28,13 @@ from harness.frontends.base import (
     list_frontends,
     register_frontend,
 )
+from harness.frontends.filterbanks import leaf, sincnet
+from harness.frontends.learnable import PCEN, STFTConv, learned_stft, pcen
 from harness.frontends.stft import STFT_DEFAULTS, WINDOWS, register_stft_frontend
 from harness.frontends.waveform import waveform
 
 __all__ = [
-    "FRONTENDS", "SAMPLE_RATE", "STFT_DEFAULTS", "STUDY_SOURCE", "WINDOWS", "Frontend",
-    "FrontendFn", "create_frontend", "list_frontends", "register_frontend",
-    "register_stft_frontend", "waveform",
+    "FRONTENDS", "PCEN", "SAMPLE_RATE", "STFT_DEFAULTS", "STUDY_SOURCE", "WINDOWS", "Frontend",
+    "FrontendFn", "STFTConv", "create_frontend", "leaf", "learned_stft", "list_frontends",
+    "pcen", "register_frontend", "register_stft_frontend", "sincnet", "waveform",
 ]

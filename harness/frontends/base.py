@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,10 @@ class Frontend(nn.Module):
     torchaudio's AmplitudeToDB applies `top_db` per item of dim -3, so with it each clip
     is clipped against its own peak, never against the loudest clip in the batch.
     `to_channels`, if given, maps that (B, 1, F, T') (complex for an STFT) to (B, C, F, T').
+
+    A learnable front-end (registry `learns=True`) holds its parameters in `transform`;
+    they train with the model (`harness.train.fit`). It behaves the same in train and
+    eval mode (no dropout, no batch statistics): the trainer keeps front-ends in eval mode.
     """
 
     def __init__(self, transform: nn.Module, channels: int = 1,
@@ -51,6 +56,6 @@ class Frontend(nn.Module):
     def output_shape(self, n_samples: int = SAMPLE_RATE) -> tuple[int, ...]:
         """(C, F, T') of one clip of `n_samples` samples; (C, T) for `waveform`."""
         # One dummy forward is exact for every entry and costs one STFT of one clip.
-        buf = next(self.buffers(), None)
-        device = buf.device if buf is not None else torch.device("cpu")
+        tensor = next(itertools.chain(self.parameters(), self.buffers()), None)
+        device = tensor.device if tensor is not None else torch.device("cpu")
         return tuple(self(torch.zeros(1, n_samples, device=device)).shape[1:])

@@ -69,14 +69,16 @@ STFT_DEFAULTS: dict[str, Any] = {k: p.default for k, p in
                                  inspect.signature(_stft_kwargs).parameters.items()}
 
 
-def register_stft_frontend(family: str, source: str = "") -> Callable[[FrontendFn], FrontendFn]:
+def register_stft_frontend(family: str, source: str = "",
+                           learns: bool = False) -> Callable[[FrontendFn], FrontendFn]:
     """`register_frontend` for an entry taking `**stft`: its signature shows the STFT options.
 
     `_stft_kwargs`'s parameters replace `**stft` in `fn.__signature__`. The registry (and
     the experiment checker) read options from the signature, so a misspelt `n_ffts=1024`
     fails naming every option, and the defaults are written once instead of per entry.
     `family` is "magnitude" (phase discarded) or "complex" (phase kept): the report's
-    complex-vs-magnitude comparisons are read from it.
+    complex-vs-magnitude comparisons are read from it; `learns` marks an entry with
+    parameters that train with the model.
     """
     def decorate(fn: FrontendFn) -> FrontendFn:
         sig = inspect.signature(fn)
@@ -84,7 +86,7 @@ def register_stft_frontend(family: str, source: str = "") -> Callable[[FrontendF
         stft = inspect.signature(_stft_kwargs).parameters.values()
         params = own + [p.replace(kind=p.KEYWORD_ONLY) for p in stft]
         fn.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-        return register_frontend(fn, family=family, source=source)
+        return register_frontend(fn, family=family, source=source, learns=learns)
     return decorate
 
 
