@@ -197,6 +197,7 @@ def _queue_other_seeds(study: Study, trial: optuna.Trial, searched: dict[str, An
 def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialRun,
            data_cache: dict[tuple[Any, ...], Any], on_epoch: EpochHook | None) -> float:
     """Train, log and test one trial's pipeline; returns the tested epoch's valid_acc."""
+    from harness.cost import log_cost
     from harness.data import load_splits
     from harness.device import seed_everything
     from harness.models import build_pipeline
@@ -216,6 +217,7 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
     frontend, model = build_pipeline(params["frontend"], params["model"], len(data.labels),
                                      frontend_opts=options_of(params, "frontend"),
                                      model_opts=options_of(params, "model"))
+    log_cost(run, frontend, model)  # params, MACs, batch-1 CPU latency of the pipeline
     epochs = []
     with contextlib.closing(fit(model, frontend, data.train, data.valid, cfg)) as results:
         for result in results:  # on exit the model holds the weights the recipe tests

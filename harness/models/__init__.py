@@ -13,17 +13,28 @@ Adding a model: one `@register_model` factory taking `in_channels`, `n_classes` 
 keyword options; its docstring's first line (with its source) is its description.
 
 The package holds one file per family: `base` (the registry), `seed` (the reference
-CNN), `honk` (res8/res15), `m5` (raw waveform), and `pipeline` (pairing a front-end with
-a model, counting MACs). Importing the package registers every entry.
+CNN), `honk` (res8/res15), `m5` (raw waveform), the compact KWS networks `bcresnet`,
+`matchboxnet` and `kwt`, and `pipeline` (pairing a front-end with
+a model). Importing the package registers every entry.
 """
 
+from harness.cost import count_macs  # re-exported: its home is harness.cost
 from harness.models.base import MODELS, create_model, list_models, register_model
+from harness.models.bcresnet import BCResNet
 from harness.models.honk import ResKWS
+from harness.models.kwt import KWT
 from harness.models.m5 import M5
-from harness.models.pipeline import build_pipeline, count_macs, input_dims
+from harness.models.matchboxnet import MatchboxNet
+from harness.models.pipeline import (
+    build_pipeline,
+    default_frontend,
+    input_dims,
+    takes_input_shape,
+)
 from harness.models.seed import SeedCNN
 
 __all__ = [
-    "M5", "MODELS", "ResKWS", "SeedCNN", "build_pipeline", "count_macs", "create_model",
-    "input_dims", "list_models", "register_model",
+    "KWT", "M5", "MODELS", "BCResNet", "MatchboxNet", "ResKWS", "SeedCNN", "build_pipeline",
+    "count_macs", "create_model", "default_frontend", "input_dims", "list_models",
+    "register_model", "takes_input_shape",
 ]

@@ -46,14 +46,14 @@ class ResKWS(nn.Module):
 HONK = "Tang & Lin 2018, arXiv:1710.10361; castorini/honk utils/model.py"
 
 
-@register_model(family="resnet", source=HONK)
+@register_model(family="resnet", source=HONK, frontend="mfcc")
 def res8(in_channels: int, n_classes: int, n_maps: int = 45,
          pool: Sequence[int] = (3, 4)) -> ResKWS:
     """Honk res8 (Tang & Lin 2018): 45 maps, 6 residual layers, 4x3 average pool."""
     return ResKWS(in_channels, n_classes, n_maps, n_layers=6, pool=pool)
 
 
-@register_model(family="resnet", source=HONK)
+@register_model(family="resnet", source=HONK, frontend="mfcc")
 def res15(in_channels: int, n_classes: int, n_maps: int = 45) -> ResKWS:
     """Honk res15 (Tang & Lin 2018): 45 maps, 13 dilated residual layers, no pooling."""
     return ResKWS(in_channels, n_classes, n_maps, n_layers=13, dilation=True)

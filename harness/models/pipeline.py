@@ -1,8 +1,8 @@
-"""Pairing a front-end with a model (`build_pipeline`) and counting a model's MACs."""
+"""Pairing a front-end with a model (`build_pipeline`), and the input a model is listed on."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
 from typing import Any
 
 import torch
@@ -10,7 +10,7 @@ from torch import nn
 
 from harness.errors import HarnessError
 from harness.frontends import Frontend, create_frontend, list_frontends
-from harness.models.base import create_model, list_models
+from harness.models.base import MODELS, create_model, list_models
 
 _RANKS = {1: "waveforms (C, T)", 2: "spectrograms (C, F, T')"}  # by input_dims
 
@@ -22,6 +22,20 @@ def input_dims(model: str) -> int:
         return create_model(model, in_channels=1, n_classes=2).input_dims
 
 
+def default_frontend(model: str) -> tuple[str, dict[str, Any]]:
+    """The front-end (name, options) `model` is listed and costed on: its registry entry's
+    (its paper's input), else `complex` at its defaults, or `waveform` for a 1-D model."""
+    info = MODELS.info(model)
+    if info.frontend:
+        return info.frontend, dict(info.frontend_opts)
+    return ("waveform" if input_dims(model) == 1 else "complex"), {}
+
+
+def takes_input_shape(model: str) -> bool:
+    """Whether `model`'s factory takes `input_shape`: the (F, T') or (T,) it is sized to."""
+    return "input_shape" in inspect.signature(MODELS.get(model)).parameters
+
+
 def build_pipeline(frontend: str, model: str, n_classes: int,
                    frontend_opts: dict[str, Any] | None = None,
                    model_opts: dict[str, Any] | None = None,
@@ -31,6 +45,8 @@ def build_pipeline(frontend: str, model: str, n_classes: int,
     Fails before any training when the model cannot take the front-end's output: the
     wrong rank (a 2-D model on `waveform`, `m5` on a spectrogram) names both and what to
     use instead; features smaller than the model's `min_input` say which option to change.
+    A model whose factory takes `input_shape` (a transformer's token count, a 1-D
+    network's flattened features) is built for the front-end's (F, T') unless given one.
     """
     fe = create_frontend(frontend, **(frontend_opts or {}))
     shape = fe.output_shape(n_samples)
@@ -55,26 +71,6 @@ def build_pipeline(frontend: str, model: str, n_classes: int,
             f"(n_mels, n_mfcc, n_fft), a smaller hop_length"
             + (f", or {probe.min_input_fix}" if getattr(probe, "min_input_fix", "") else "")
         )
+    if takes_input_shape(model) and "input_shape" not in kwargs:
+        kwargs["input_shape"] = shape[1:]  # token count, flattened features, sub-bands
     return fe, create_model(model, **kwargs)
-
-
-@torch.no_grad()
-def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
-    """Multiply-accumulates of one forward pass of `model` on one example of `input_shape`
-    ((C, F, T') or (C, T)), counted by torch.utils.flop_counter (FLOPs / 2), in eval mode.
-
-    The counter sees matmuls and convolutions, which is where the compute is; elementwise
-    work (BatchNorm, ReLU, pooling) is not counted.
-    """
-    from torch.utils.flop_counter import FlopCounterMode
-
-    was_training = model.training
-    model.eval()
-    try:
-        param = next(model.parameters(), None)
-        x = torch.zeros(1, *input_shape, device=param.device if param is not None else "cpu")
-        with FlopCounterMode(display=False) as counter:
-            model(x)
-    finally:
-        model.train(was_training)
-    return counter.get_total_flops() // 2
