@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from test_sweep import new_tracking_uri, runs, tiny_experiment
@@ -14,6 +15,7 @@ from harness.cli import main
 from harness.cost import cost, count_macs, frontend_cost, latency_ms, log_cost
 from harness.frontends import create_frontend
 from harness.models import build_pipeline, create_model
+from harness.report import pareto_front
 from harness.tracking import Tracker
 
 torch.set_num_threads(1)
@@ -94,3 +96,20 @@ def test_sweep_logs_each_trials_cost(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert by_fe["learned_stft"]["params"] - by_fe["complex"]["params"] == 514 * 512
     assert by_fe["learned_stft"]["frontend_macs"] > by_fe["complex"]["frontend_macs"] > 0
     assert all(m["latency_ms"] > 0 and m["macs"] > 0 for m in by_fe.values())
+
+    out = tmp_path / "report"
+    assert main(["report", "tiny", "--tracking-uri", uri, "--out", str(out)]) == 0
+    table = pd.read_csv(out / "comparison.csv").set_index("frontend")
+    assert table.loc["learned_stft", "params"] == by_fe["learned_stft"]["params"]
+    assert table.loc["complex", "macs"] < table.loc["learned_stft", "macs"]
+    assert table["pareto"].any() and (table["latency_ms"] > 0).all()
+    assert (out / "figures" / "accuracy_vs_macs.png").stat().st_size > 0
+    md = (out / "report.md").read_text()
+    assert "MACs" in md and "Pareto" in md and "accuracy_vs_macs" in md
+
+
+def test_pareto_front() -> None:
+    macs = pd.Series([1.0, 2.0, 3.0, 2.0, float("nan"), 1.0])
+    acc = pd.Series([0.5, 0.7, 0.6, 0.7, 0.9, 0.4])
+    # (3, 0.6) is beaten by (2, 0.7); (1, 0.4) by (1, 0.5); the two (2, 0.7) tie, both kept
+    assert pareto_front(macs, acc) == [True, True, False, True, False, False]
