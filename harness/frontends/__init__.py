@@ -10,7 +10,8 @@ The STFT family and its defaults (the reference study's) are described in `stft`
 Adding a front-end: one factory below, decorated `@register_stft_frontend(family)` if it
 takes the STFT options (`**stft`), else `@register_frontend(family=...)`; its docstring's
 first line is its description in `harness list frontends`, its family ("magnitude":
-phase discarded, "complex": phase kept) decides which side of the report's finding it is.
+phase discarded, "complex": phase kept) decides which side of the report's finding it is,
+and `learns=True` marks one whose parameters train with the model.
 
 The package holds one file per family: `base` (the registry and the `Frontend` module),
 `stft` (the fixed STFT family and its shared options), `waveform` (the raw clip),

@@ -7,15 +7,18 @@
 A model declares the rank of one example it takes in `input_dims`: 2 for spectrograms
 (B, C, F, T'), 1 for waveforms (B, C, T); and may declare the smallest example it takes
 in `min_input`, (F, T') or (T,). `build_pipeline` checks both against the front-end
-before anything trains, and sizes the first layer to the front-end's channels.
+before anything trains, sizes the first layer to the front-end's channels, and passes
+the front-end's (F, T') to a factory that takes `input_shape` (docs/architecture.md,
+"The model contract").
 
 Adding a model: one `@register_model` factory taking `in_channels`, `n_classes` and
-keyword options; its docstring's first line (with its source) is its description.
+keyword options; its docstring's first line (with its source) is its description, and
+`frontend=`/`frontend_opts=` on the entry name its paper's input.
 
 The package holds one file per family: `base` (the registry), `seed` (the reference
 CNN), `honk` (res8/res15), `m5` (raw waveform), the compact KWS networks `bcresnet`,
-`matchboxnet` and `kwt`, and `pipeline` (pairing a front-end with
-a model). Importing the package registers every entry.
+`matchboxnet` and `kwt`, and `pipeline` (pairing a front-end with a model). Importing
+the package registers every entry.
 """
 
 from harness.cost import count_macs  # re-exported: its home is harness.cost
