@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=("frontends", "models", "recipes"))
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch filter, e.g. 'log*'")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--latency", action="store_true",
+                   help="also time a batch-1 forward on one CPU thread (median ms); slow: "
+                        "seconds per entry, a minute for every front-end")
     p.set_defaults(handler="harness.commands.listing:list_entries")
 
     # train

@@ -109,6 +109,31 @@ def accuracy_vs_throughput(table: pd.DataFrame, colors: Mapping[str, tuple[float
     return to_png(fig)
 
 
+def accuracy_vs_macs(table: pd.DataFrame, colors: Mapping[str, tuple[float, ...]]) -> bytes:
+    """Mean test accuracy against the pipeline's MACs per clip (log scale), one point per
+    configuration; the Pareto front (`table["pareto"]`) joined by a line and ringed."""
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    shown = table.dropna(subset=["macs", "test_acc_mean"])
+    for _, r in shown.iterrows():
+        x, y = r["macs"], r["test_acc_mean"]
+        yerr = None if pd.isna(r["test_acc_low"]) else [[y - r["test_acc_low"]],
+                                                          [r["test_acc_high"] - y]]
+        ax.errorbar(x, y, yerr=yerr, fmt="o", capsize=3, color=colors[r["config"]])
+        ax.annotate(r["config"], (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
+    front = shown[shown["pareto"].astype(bool)].sort_values("macs")
+    ax.step(front["macs"], front["test_acc_mean"], where="post", color="0.3", linestyle="--",
+            linewidth=1, label="Pareto front")
+    ax.plot(front["macs"], front["test_acc_mean"], "o", markersize=13, markerfacecolor="none",
+            markeredgecolor="0.3")
+    ax.set_xscale("log")
+    ax.set(xlabel="MACs per clip, front-end + model (log scale)", ylabel="test accuracy",
+           title="Accuracy vs compute (up and left is better)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    return to_png(fig)
+
+
 def confusion(matrix: pd.DataFrame, title: str) -> bytes:
     """Row-normalised confusion matrix (true label down, predicted across)."""
     counts = matrix.to_numpy(dtype=float)

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
 from harness.errors import HarnessError
@@ -39,12 +39,16 @@ class Info:
 
     family: a group its kind defines (front-ends: "magnitude" = phase discarded,
     "complex" = phase kept, "waveform"; models: "cnn", "resnet", ...); learns: whether
-    it has trainable parameters of its own (a front-end); source: paper or repository.
+    it has trainable parameters of its own (a front-end); source: paper or repository;
+    frontend and frontend_opts: the input a model is listed and costed on (its paper's),
+    "" for the harness's default (`complex`, or `waveform` for a 1-D model).
     """
 
     family: str = ""
     learns: bool = False
     source: str = ""
+    frontend: str = ""  # a model's default input: the front-end its paper used ...
+    frontend_opts: Mapping[str, Any] = field(default_factory=dict)  # ... and its options
 
 
 class Registry(Generic[T]):

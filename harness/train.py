@@ -139,7 +139,8 @@ class DivergedError(RuntimeError):
 
 
 def prepare(model: nn.Module | None, frontend: nn.Module, cfg: TrainConfig) -> torch.device:
-    """Move both to cfg's device; the front-end is a fixed transform, always in eval mode."""
+    """Move both to cfg's device; the front-end is always in eval mode (a learnable one
+    behaves the same in both, see harness.frontends.base.Frontend)."""
     device = resolve_device(cfg.device)
     if device.type == "cpu":
         keep_freed_memory()
@@ -156,10 +157,11 @@ def forward(model: nn.Module, frontend: nn.Module, x: torch.Tensor,
     """x (B, T) float32 -> logits (B, n_classes) float32; `augment` (training only) shifts and
     mixes noise into x and masks the features.
 
-    The front-end runs without gradients (nothing in it is trained) and outside autocast:
-    spectrogram magnitudes span many decades, too many for bf16 before any log.
+    The front-end runs outside autocast (spectrogram magnitudes span many decades, too
+    many for bf16 before any log), and without gradients unless it learns (has parameters).
     """
-    with torch.no_grad():
+    learns = torch.is_grad_enabled() and next(frontend.parameters(), None) is not None
+    with torch.set_grad_enabled(learns):
         features = frontend(x) if augment is None else augment.features(
             frontend(augment.waves(x)))
     if cfg.channels_last and features.ndim == 4:
@@ -272,7 +274,8 @@ def fit(model: nn.Module, frontend: nn.Module, train: Clips, valid: Clips,
         raise HarnessError("nothing to train on: the train split has no clips")
     steps = len(train_data) // min(cfg.batch_size, len(train_data))
     step_model = torch.compile(model) if cfg.compile else model
-    optimizer, scheduler = build_optimizer(model.parameters(), cfg.resolved, steps)
+    trained = nn.ModuleList([model, frontend])  # a learnable front-end trains with the model
+    optimizer, scheduler = build_optimizer(trained.parameters(), cfg.resolved, steps)
     keep_best = cfg.test_weights == "best"
     best_loss, best, since_best = math.inf, None, 0
     try:
@@ -285,7 +288,7 @@ def fit(model: nn.Module, frontend: nn.Module, train: Clips, valid: Clips,
             is_best = valid_result.loss < best_loss - cfg.min_delta
             if is_best:
                 best_loss, since_best = valid_result.loss, 0
-                best = _snapshot(model) if keep_best else None
+                best = _snapshot(trained) if keep_best else None
             else:
                 since_best += 1
             stop = ("early_stopping" if not is_best and since_best >= cfg.patience
@@ -297,18 +300,18 @@ def fit(model: nn.Module, frontend: nn.Module, train: Clips, valid: Clips,
                 epoch_seconds=time.perf_counter() - start,
                 train_samples_per_s=train_rate, eval_samples_per_s=valid_result.samples_per_s,
                 peak_memory_mb=peak_memory_mb(device), is_best=is_best, stop=stop)
-            live = _snapshot(model) if keep_best and not is_best and best is not None else None
+            live = _snapshot(trained) if keep_best and not is_best and best is not None else None
             if live is not None:
-                model.load_state_dict(best)
+                trained.load_state_dict(best)
             model.eval()
             yield result
             if stop:
                 break
             if live is not None:
-                model.load_state_dict(live)
+                trained.load_state_dict(live)
     finally:
         if keep_best and best is not None:
-            model.load_state_dict(best)
+            trained.load_state_dict(best)
         model.eval()
 
 

@@ -215,6 +215,7 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
            data_cache: dict[tuple[Any, ...], Any], on_epoch: EpochHook | None,
            stream: Any = None) -> float:
     """Train, log and test one trial's pipeline; returns the tested epoch's valid_acc."""
+    from harness.cost import log_cost
     from harness.data import load_splits
     from harness.device import seed_everything
     from harness.gpu_stats import GpuSampler, trial_metrics
@@ -237,6 +238,7 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
     frontend, model = build_pipeline(params["frontend"], params["model"], len(data.labels),
                                      frontend_opts=options_of(params, "frontend"),
                                      model_opts=options_of(params, "model"))
+    log_cost(run, frontend, model)  # params, MACs, batch-1 CPU latency of the pipeline
     epochs = []
     with (GpuSampler(device) as gpu,  # NVML utilisation and memory while it trains
           contextlib.closing(fit(model, frontend, data.train, data.valid, cfg,

@@ -43,7 +43,7 @@ def write(tmp_path: Path, text: str, name: str = "exp.toml") -> Path:
 def test_shipped_experiments_are_valid() -> None:
     names = {p.stem for p in SHIPPED}
     assert {"quick", "complex_vs_magnitude", "as_written", "official_split", "frontends",
-            "models", "tune"} <= names
+            "models", "tune", "learnable", "compact"} <= names
     for path in SHIPPED:
         exp = check_pipelines(load_experiment(path))
         assert exp.name == path.stem

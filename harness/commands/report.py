@@ -61,14 +61,21 @@ def comparison_blocks(table: pd.DataFrame) -> list[Block]:
         "best epoch": table["best_epoch_mean"].map(lambda x: _num(x, ".1f")),
         **{name: table[col].map(lambda x: _num(x, ",.0f")) for name, col in (
             ("train samples/s", "train_samples_per_s"), ("eval samples/s", "eval_samples_per_s"),
-            ("front-end samples/s", "frontend_samples_per_s"), ("peak MB", "peak_memory_mb"))},
+            ("front-end samples/s", "frontend_samples_per_s"), ("peak MB", "peak_memory_mb"),
+            ("params", "params"))},
+        "MACs": table["macs"].map(lambda x: "—" if pd.isna(x) else f"{x / 1e6:,.1f} M"),
+        "CPU ms": table["latency_ms"].map(lambda x: _num(x, ".2f")),
+        "Pareto": table["pareto"].map(lambda on: "yes" if on else ""),
         "pruned": table["pruned"], "failed": table["failed"], "diverged": table["diverged"]})
     return [("h2", "Comparison"),
             ("p", "One row per configuration, best mean test accuracy first. Means and 95% "
                   "t-intervals are over the complete trials (seeds); samples/s are medians over "
                   "trials of each trial's last epoch, peak MB the maximum. Pruned, failed and "
                   "diverged (exploding or non-finite loss) trials are counted in their own "
-                  "columns and never averaged in."),
+                  "columns and never averaged in. Cost per clip "
+                  "(harness.cost): params of front-end and model, MACs, batch-1 latency on one "
+                  "CPU thread; Pareto marks the configurations no other beats in both accuracy "
+                  "and MACs."),
             ("table", shown, "comparison.csv")]
 
 
@@ -172,6 +179,9 @@ def figure_blocks(study: rp.Study, table: pd.DataFrame) -> list[Block]:
                     "test accuracy with 95% CI"),
                    ("fig", "accuracy_vs_throughput",
                     figures.accuracy_vs_throughput(table, colors), "accuracy vs throughput")]
+        if table["macs"].notna().any():
+            blocks.append(("fig", "accuracy_vs_macs", figures.accuracy_vs_macs(table, colors),
+                           "accuracy vs MACs, Pareto front marked"))
     best = rp.best_run(study)
     matrix = None if best is None else rp.confusion_matrix(study, best["run_id"])
     if matrix is None:

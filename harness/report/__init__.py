@@ -43,6 +43,7 @@ from harness.report.runs import (
     example_clip,
     header,
     load,
+    pareto_front,
     predictions,
     resolve_tracking_uri,
     study_margin,
@@ -55,6 +56,6 @@ __all__ = [
     "Comparison", "Judged", "Study", "best_run", "compare", "comparison_table",
     "confusion_matrix", "data_name", "distinct", "example_clip", "family", "family_pairs",
     "finding", "finding_table", "header", "judge", "load", "mcnemar_pairs", "mcnemar_summary",
-    "predictions", "resolve_tracking_uri", "study_margin", "synthetic", "valid_curves",
-    "verdict_lines",
+    "pareto_front", "predictions", "resolve_tracking_uri", "study_margin", "synthetic",
+    "valid_curves", "verdict_lines",
 ]

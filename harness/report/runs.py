@@ -36,7 +36,7 @@ COMPLETE, PRUNED, FAILED = "COMPLETE", "PRUNED", "FAIL"
 DIVERGED = "DIVERGED"  # a run tagged `diverged` (harness/divergence.py), complete or not
 METRICS = ("test_acc", "best_valid_acc", "best_epoch", "train_samples_per_s",
            "eval_samples_per_s", "frontend_samples_per_s", "peak_memory_mb", "converged",
-           "tested_epoch", "epochs_run")
+           "tested_epoch", "epochs_run", "params", "macs", "latency_ms")
 # what the finding needs of every trial, NaN (never logged) where a store predates it
 COLUMNS = ("frontend", "model", "seed", "recipe", "data.dataset", "data.root", "data.split",
            "data.split_seed", "tags.state", "tags.device", "tags.stop_reason")
@@ -178,10 +178,25 @@ def comparison_table(study: Study) -> pd.DataFrame:
             **{k: done[k].median() for k in ("train_samples_per_s", "eval_samples_per_s",
                                              "frontend_samples_per_s")},
             "peak_memory_mb": done["peak_memory_mb"].max(),
+            # the pipeline's cost per clip (harness.cost): fixed per configuration
+            **{k: done[k].median() for k in ("params", "macs", "latency_ms")},
         })
     table = pd.DataFrame(rows).sort_values(["test_acc_mean", "config"], ascending=[False, True],
                                            na_position="last", kind="stable")
+    table["pareto"] = pareto_front(table["macs"], table["test_acc_mean"])
     return table.reset_index(drop=True)
+
+
+def pareto_front(cost: pd.Series, accuracy: pd.Series) -> list[bool]:
+    """Whether each point is on the accuracy-vs-cost Pareto front: no other point costs
+    no more and is at least as accurate, better in one of the two. NaN is never on it."""
+    points = [(c, a) if pd.notna(c) and pd.notna(a) else None
+              for c, a in zip(cost, accuracy, strict=True)]
+
+    def dominated(p: tuple[float, float]) -> bool:
+        return any(q is not None and q != p and q[0] <= p[0] and q[1] >= p[1] for q in points)
+
+    return [p is not None and not dominated(p) for p in points]
 
 
 def valid_curves(study: Study) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
     pytest tests/benchmarks/test_models.py --benchmark-enable        # or: nox -s bench
 
-Each model sees pre-made features of its natural front-end (PAIRED), BATCH at a time, so
+Each model sees pre-made features of its natural front-end (default_frontend), BATCH at a time, so
 only the network is timed:
   train   forward, cross-entropy, backward, Adam step: the trainer's step without the data
   infer   forward in eval mode under no_grad
@@ -23,20 +23,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.device import seed_everything
-from harness.models import build_pipeline, input_dims, list_models
+from harness.models import build_pipeline, default_frontend, list_models
 from harness.train import TrainConfig, forward, prepare
 
 from .conftest import N_CLASSES, Variant
 
-# Each model's natural input: the study's complex STFT for the seed CNN, Honk's 40 MFCC
-# x 101 frames for res8/res15, the raw clip for M5. A model added later and not listed here
-# gets `complex` (2-D models) or `waveform` (1-D).
-PAIRED = {"seed_cnn": "complex", "res8": "mfcc", "res15": "mfcc", "m5": "waveform"}
+# Each model's natural input is its registry entry's (harness.models.default_frontend):
+# the study's complex STFT for the seed CNN, Honk's 40 MFCC x 101 frames for res8/res15,
+# 40 log-mel bins for BC-ResNet, the raw clip for M5, ...
 CPU_BATCH, CUDA_BATCH = 32, 128  # small on CPU: seed_cnn at full width takes seconds a step
-
-
-def paired_frontend(model: str) -> str:
-    return PAIRED.get(model, "complex" if input_dims(model) == 2 else "waveform")
 
 
 def setup(name: str, variant: Variant, device: torch.device, batch: int,
@@ -46,7 +41,8 @@ def setup(name: str, variant: Variant, device: torch.device, batch: int,
     seed_everything(0)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # as `fit` sets it: fixed shapes, tuned kernels
-    frontend, model = build_pipeline(paired_frontend(name), name, N_CLASSES)
+    fe_name, fe_opts = default_frontend(name)
+    frontend, model = build_pipeline(fe_name, name, N_CLASSES, frontend_opts=fe_opts)
     cfg = TrainConfig(amp=variant.amp, channels_last=variant.channels_last,
                       compile=variant.compile, device=str(device))
     prepare(model, frontend, cfg)
@@ -97,7 +93,7 @@ def test_model(measure, device, tone_clips, variant: Variant, name: str, mode: s
     step = MODES[mode](model, step_model, cfg, x, y)
     out = measure(step, items=batch, role=variant.name, group=f"model {name} {mode}",
                   baseline=variant.name == "fp32", warmup=3 if variant.compile else 1,
-                  min_rounds=3, unit="samples", model=name, frontend=paired_frontend(name),
+                  min_rounds=3, unit="samples", model=name, frontend=default_frontend(name)[0],
                   mode=mode, input_shape=list(x.shape[1:]), batch_size=batch,
                   dtype=variant.dtype, amp=variant.amp, channels_last=variant.channels_last,
                   compile=variant.compile,

@@ -1,9 +1,4 @@
-"""Front-ends: a batch of waveforms (B, T) -> features (B, C, F, T'), registered by name.
-
-    fe = create_frontend("complex", n_fft=1024)
-    feats = fe(wave)                  # (B, 16000) float32 in [-1, 1] -> (B, 2, 513, 101)
-    fe.output_shape(16000)            # (2, 513, 101); fe.channels == 2
-    list_frontends("log*")            # ['log1p_magnitude', 'log_mel', 'log_power']
+"""The fixed STFT family: every spectral entry, and the STFT options they share.
 
 Every spectral front-end is one `Frontend` module: a torchaudio transform applied to
 the whole batch at once, then an optional pure function that turns its output into
@@ -15,11 +10,6 @@ gives 257 frequency bins x 101 frames for one second at 16 kHz.
 `normalized` follows torchaudio, not `torch.stft`: True (= "window") divides the STFT
 by the window's L2 norm, sqrt(sum(w^2)); "frame_length" is torch.stft(normalized=True),
 a division by sqrt(n_fft). A full-scale sine peaks near 9 in |X| with the defaults.
-
-Adding a front-end: one factory below, decorated `@register_stft_frontend(family)` if it
-takes the STFT options (`**stft`), else `@register_frontend(family=...)`; its docstring's
-first line is its description in `harness list frontends`, its family ("magnitude":
-phase discarded, "complex": phase kept) decides which side of the report's finding it is.
 """
 
 from __future__ import annotations
@@ -34,51 +24,15 @@ from torch import Tensor, nn
 
 from harness.environment import require_torchaudio
 from harness.errors import HarnessError
-from harness.registry import Registry
+from harness.frontends.base import (
+    SAMPLE_RATE,
+    STUDY_SOURCE,
+    Frontend,
+    FrontendFn,
+    register_frontend,
+)
 
 T = require_torchaudio().transforms  # one clear line if torchaudio does not load beside torch
-
-SAMPLE_RATE = 16000  # Hz; the harness's clips are 1 s at 16 kHz
-STUDY_SOURCE = "the reference study (docs/replication.md)"
-
-FRONTENDS: Registry[Frontend] = Registry("front-end")
-FrontendFn = Callable[..., "Frontend"]
-register_frontend = FRONTENDS.register
-list_frontends = FRONTENDS.list
-
-
-def create_frontend(name: str, **kwargs: Any) -> Frontend:
-    """Build the front-end `name`; unknown names and options raise HarnessError."""
-    return FRONTENDS.create(name, **kwargs)
-
-
-class Frontend(nn.Module):
-    """Waveforms (B, T) float32 in [-1, 1] -> features (B, C, F, T') float32 (or (B, C, T)).
-
-    `transform` sees (B, 1, T) and returns (B, 1, ...). The explicit channel dim matters:
-    torchaudio's AmplitudeToDB applies `top_db` per item of dim -3, so with it each clip
-    is clipped against its own peak, never against the loudest clip in the batch.
-    `to_channels`, if given, maps that (B, 1, F, T') (complex for an STFT) to (B, C, F, T').
-    """
-
-    def __init__(self, transform: nn.Module, channels: int = 1,
-                 to_channels: Callable[[Tensor], Tensor] | None = None) -> None:
-        super().__init__()
-        self.transform = transform
-        self.channels = channels
-        self.to_channels = to_channels
-
-    def forward(self, wave: Tensor) -> Tensor:
-        x = self.transform(wave.unsqueeze(1))
-        return x if self.to_channels is None else self.to_channels(x)
-
-    @torch.no_grad()
-    def output_shape(self, n_samples: int = SAMPLE_RATE) -> tuple[int, ...]:
-        """(C, F, T') of one clip of `n_samples` samples; (C, T) for `waveform`."""
-        # One dummy forward is exact for every entry and costs one STFT of one clip.
-        buf = next(self.buffers(), None)
-        device = buf.device if buf is not None else torch.device("cpu")
-        return tuple(self(torch.zeros(1, n_samples, device=device)).shape[1:])
 
 
 # --- STFT options shared by every spectral entry ---------------------------------
@@ -115,14 +69,16 @@ STFT_DEFAULTS: dict[str, Any] = {k: p.default for k, p in
                                  inspect.signature(_stft_kwargs).parameters.items()}
 
 
-def register_stft_frontend(family: str, source: str = "") -> Callable[[FrontendFn], FrontendFn]:
+def register_stft_frontend(family: str, source: str = "",
+                           learns: bool = False) -> Callable[[FrontendFn], FrontendFn]:
     """`register_frontend` for an entry taking `**stft`: its signature shows the STFT options.
 
     `_stft_kwargs`'s parameters replace `**stft` in `fn.__signature__`. The registry (and
     the experiment checker) read options from the signature, so a misspelt `n_ffts=1024`
     fails naming every option, and the defaults are written once instead of per entry.
     `family` is "magnitude" (phase discarded) or "complex" (phase kept): the report's
-    complex-vs-magnitude comparisons are read from it.
+    complex-vs-magnitude comparisons are read from it; `learns` marks an entry with
+    parameters that train with the model.
     """
     def decorate(fn: FrontendFn) -> FrontendFn:
         sig = inspect.signature(fn)
@@ -130,7 +86,7 @@ def register_stft_frontend(family: str, source: str = "") -> Callable[[FrontendF
         stft = inspect.signature(_stft_kwargs).parameters.values()
         params = own + [p.replace(kind=p.KEYWORD_ONLY) for p in stft]
         fn.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-        return register_frontend(fn, family=family, source=source)
+        return register_frontend(fn, family=family, source=source, learns=learns)
     return decorate
 
 
@@ -254,9 +210,3 @@ def mfcc(n_mfcc: int = 40, n_mels: int = 40, f_min: float = 0.0, f_max: float | 
     """MFCC (torchaudio: dB mel, top 80 dB per clip, orthonormal DCT-II)."""
     melkwargs = dict(n_mels=n_mels, f_min=f_min, f_max=f_max, **_stft_kwargs(**stft))
     return Frontend(T.MFCC(SAMPLE_RATE, n_mfcc=n_mfcc, melkwargs=melkwargs))
-
-
-@register_frontend(family="waveform")
-def waveform() -> Frontend:
-    """The raw clip as one channel, for 1-D raw-waveform models."""
-    return Frontend(nn.Identity())
