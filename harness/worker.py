@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from harness import lineage
 from harness.experiment import options_of
 from harness.sweep import Study, SweepPlan, requeue
 from harness.tracking import Tracker, TrialRun
@@ -169,6 +170,7 @@ def run_trial(study: Study, trial: optuna.Trial, tracker: Tracker,
         device = _device(exp.device)
         run = tracker.trial(trial.number, params, tags={"device": device})
         trial.set_user_attr("mlflow_run_id", run.run_id)
+        lineage.log_experiment(run.client, run.run_id, exp)
         value = _train(trial, params, exp.device, run, data_cache, on_epoch)
     except optuna.TrialPruned:
         state = "PRUNED"
@@ -199,6 +201,7 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
     """Train, log and test one trial's pipeline; returns the tested epoch's valid_acc."""
     from harness.data import load_splits
     from harness.device import seed_everything
+    from harness.logged_model import log_pipeline
     from harness.models import build_pipeline
     from harness.recipes import converged, kept
     from harness.train import TrainConfig, evaluate, fit, frontend_throughput
@@ -210,6 +213,7 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
         data_cache.clear()
         data_cache[key] = load_splits(*key[:3], key[3] or 0)
     data = data_cache[key]
+    lineage.log_data(run.client, run.run_id, params, data)
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in params.items() if k in fields}, device=device)
     seed_everything(cfg.seed)  # the initial weights draw from it
@@ -235,6 +239,7 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
                  tested_epoch=tested.epoch, epochs_run=len(epochs),
                  stop_reason=epochs[-1].stop, converged=converged(epochs),
                  predictions=np.stack([data.test.labels, test.predictions], axis=1))
+    log_pipeline(run.client, run.run_id, frontend, model, data.labels)
     return tested.valid_acc
 
 
