@@ -112,8 +112,9 @@ def note(study_name: str, verdicts: Sequence[str], table: Any) -> str:
               "| configuration | complete | test acc | 95% CI |", "|---|---|---|---|"]
     for row in table.itertuples():
         ci = (f"[{row.test_acc_low:.4f}, {row.test_acc_high:.4f}]"
-              if row.test_acc_low == row.test_acc_low else "—")  # NaN with one trial
-        lines.append(f"| {row.config} | {row.complete} | {row.test_acc_mean:.4f} | {ci} |")
+              if _known(row.test_acc_low) else "—")  # one trial has no interval
+        mean = f"{row.test_acc_mean:.4f}" if _known(row.test_acc_mean) else "—"
+        lines.append(f"| {row.config} | {row.complete} | {mean} | {ci} |")
     lines += ["", "The full report: artifacts `report/report.html` (figures inlined) and "
                   "`report/report.md` with `report/figures/`."]
     return "\n".join(lines) + "\n"
@@ -128,7 +129,7 @@ def publish_report(client: MlflowClient, parent_run_id: str, study_name: str,
     now = int(time.time() * 1000)
     metrics = [Metric(metric_key(row["config"], name), float(row[col]), now, 0)
                for row in table.to_dict("records") for col, name in SUMMARY.items()
-               if row[col] == row[col]]  # NaN (one trial: no interval) is left out
+               if _known(row[col])]  # one trial has no interval: left out
     for i in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics a call
         client.log_batch(parent_run_id, metrics=metrics[i:i + 1000])
     client.log_batch(parent_run_id, tags=[RunTag(NOTE_TAG, note(study_name, verdicts, table))])
@@ -139,6 +140,11 @@ def publish_report(client: MlflowClient, parent_run_id: str, study_name: str,
     for path in files:
         where = Path("report", path.relative_to(folder)).parent.as_posix()
         client.log_artifact(parent_run_id, str(path), where)
+
+
+def _known(x: Any) -> bool:
+    """A number, not None or NaN."""
+    return x is not None and x == x
 
 
 def parent_run_id(client: MlflowClient, study_name: str) -> str | None:
@@ -152,6 +158,8 @@ def parent_run_id(client: MlflowClient, study_name: str) -> str | None:
 
 
 def experiment_link(base_url: str, experiment_id: str) -> str:
-    """The URL that opens an experiment's runs table (not the GenAI overview)."""
-    return (f"{base_url.rstrip('/')}/#/experiments/{experiment_id}"
+    """The URL that opens an experiment's runs table (not the GenAI overview) in the view
+    `view_state` stored. The `/runs` route: the bare experiment route redirects there and
+    keeps only `workflowType` of the query."""
+    return (f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/runs"
             f"?{WORKFLOW}&viewStateShareKey={VIEW_KEY}")
