@@ -30,9 +30,8 @@ NOTE_TAG = "mlflow.note.content"
 WORKFLOW = "workflowType=machine_learning"  # the UI's query parameter (mlflow 3.17)
 VIEW_KEY = "harness"  # the link's viewStateShareKey; the tag holds the state as JSON
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
-DEFAULT_COLUMNS = ("attributes.`Description`", "attributes.`Models`")
-HEADLINE = ("test_acc", "best_valid_acc", "valid_acc", "test_loss", "epochs_run",
-            "train_samples_per_s", "frontend_samples_per_s")
+DEFAULT_COLUMNS = ("attributes.`Description`",)  # the parent's: its verdicts
+HEADLINE = ("best_valid_acc", "test_acc", "train_samples_per_s")  # the UI sorts them by name
 SEP = " · "
 SUMMARY = {"test_acc_mean": "test_acc_mean", "test_acc_low": "test_acc_ci_low",
            "test_acc_high": "test_acc_ci_high"}  # comparison_table column -> parent metric
@@ -72,6 +71,7 @@ def view_state(parent_run_id: str, searched: Sequence[str] | None,
                     "groupByKeys": [{"mode": "param", "groupByData": "frontend"}]},
         "groupsExpanded": {"param.frontend": True}, "runsExpanded": {parent_run_id: True},
         "runsHiddenMode": "SHOW_ALL",
+        "columnWidths": {"attributes.`Description`": 240},  # the metrics stay in view
     }
 
 

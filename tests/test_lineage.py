@@ -13,10 +13,8 @@ import pandas as pd
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
-from test_sweep import new_tracking_uri, runs, tiny_experiment
 
 from harness import lineage, ui_view
-from harness.cli import main
 from harness.data import load_splits, prepare
 from harness.logged_model import load_pipeline, model_id_of
 
@@ -44,21 +42,11 @@ def test_content_digest_is_of_the_content_and_kept(tmp_path: Path) -> None:
     assert (a.folder / lineage.DIGEST_FILE).read_text().strip() == digest
 
 
-@pytest.fixture(scope="module")
-def swept(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A 2-trial sweep (magnitude, complex; one seed; 1 epoch) and its report."""
-    folder = tmp_path_factory.mktemp("lineage")
-    uri = new_tracking_uri(folder)
-    exp = tiny_experiment(folder, epochs=1, seeds="[0]")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HARNESS_DATA_DIR", str(folder / "data"))
-        mp.chdir(folder)
-        assert main(["sweep", str(exp), "--tracking-uri", uri]) == 0
-        assert main(["report", "tiny", "--tracking-uri", uri, "--out", str(folder / "rep")]) == 0
-        cache = prepare(None, folder / "sc")
-    parents, children = runs(uri)
-    return {"uri": uri, "exp": exp, "folder": folder, "parent": parents[0],
-            "children": children, "cache": cache}
+@pytest.fixture
+def swept(tiny_study: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The session's tiny study, with its data folder (and so its decoded cache)."""
+    monkeypatch.setenv("HARNESS_DATA_DIR", str(tiny_study["data_dir"]))
+    return {**tiny_study, "cache": prepare(None, tiny_study["root"])}
 
 
 @pytest.mark.slow
