@@ -97,10 +97,11 @@ def run_name(params: Mapping[str, Any], searched: Sequence[str] | None) -> str:
 
 
 def metric_key(config: str, metric: str) -> str:
-    """`test_acc_mean/complex` for config "complex"; MLflow's key characters only
-    (`complex · lr=0.01` -> `complex - lr_0.01`). The UI charts a `/` prefix as a section."""
-    safe = re.sub(r"[^\w.\- :/]", "_", config.replace(SEP, " - ")).replace("/", "_")
-    return f"{metric}/{safe}"
+    """`test_acc_mean complex` for config "complex", in MLflow's key characters
+    (`complex · lr=0.01` -> `complex - lr_0.01`). No `/`: the UI would chart each prefix
+    as a section of its own, above the trials' curves."""
+    safe = re.sub(r"[^\w.\- :]", "_", config.replace(SEP, " - "))
+    return f"{metric} {safe}"
 
 
 def note(study_name: str, verdicts: Sequence[str], table: Any) -> str:

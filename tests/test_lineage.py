@@ -28,8 +28,8 @@ def test_run_names_read_as_the_configuration() -> None:
 
 
 def test_summary_metric_keys_are_mlflow_keys() -> None:
-    assert ui_view.metric_key("complex", "test_acc_mean") == "test_acc_mean/complex"
-    assert ui_view.metric_key("complex · lr=0.01 · a/b", "x") == "x/complex - lr_0.01 - a_b"
+    assert ui_view.metric_key("complex", "test_acc_mean") == "test_acc_mean complex"
+    assert ui_view.metric_key("complex · lr=0.01 · a/b", "x") == "x complex - lr_0.01 - a_b"
 
 
 def test_content_digest_is_of_the_content_and_kept(tmp_path: Path) -> None:
@@ -112,10 +112,10 @@ def test_the_report_lands_on_the_parent_run(swept: dict[str, Any]) -> None:
     note = parent.data.tags[ui_view.NOTE_TAG]
     verdicts = rp.verdict_lines(rp.load("tiny", swept["uri"]))
     assert verdicts and note.splitlines()[:len(verdicts)] == [f"{v}  " for v in verdicts]
-    assert {"test_acc_mean/complex", "test_acc_mean/magnitude"} <= set(parent.data.metrics)
+    assert {"test_acc_mean complex", "test_acc_mean magnitude"} <= set(parent.data.metrics)
     table = rp.comparison_table(rp.load("tiny", swept["uri"]))
     row = table.set_index("config").loc["complex"]
-    assert parent.data.metrics["test_acc_mean/complex"] == pytest.approx(row["test_acc_mean"])
+    assert parent.data.metrics["test_acc_mean complex"] == pytest.approx(row["test_acc_mean"])
     names = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert {"report/report.html", "report/report.md", "report/figures"} <= names
     figures = {a.path for a in client.list_artifacts(parent.info.run_id, "report/figures")}
@@ -124,5 +124,5 @@ def test_the_report_lands_on_the_parent_run(swept: dict[str, Any]) -> None:
     assert exp.tags[ui_view.KIND_TAG] == "custom_model_development"
     view = json.loads(exp.tags[ui_view.VIEW_TAG])
     assert view["runsExpanded"] == {parent.info.run_id: True}
-    assert "metrics.`test_acc_mean/complex`" in view["selectedColumns"]
+    assert "metrics.`test_acc_mean complex`" in view["selectedColumns"]
     assert "params.`frontend`" in view["selectedColumns"]

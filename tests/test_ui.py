@@ -119,4 +119,4 @@ def test_the_printed_link_opens_the_trials_and_the_finding(
                 f"?{WORKFLOW}")
     seen = _seen(run_page, tmp_path / "profile")
     assert all(v in seen for v in verdicts), seen[:3000]  # the description, in full
-    assert "test_acc_mean/complex" in seen  # the parent's summary metrics
+    assert "test_acc_mean complex" in seen  # the parent's summary metrics
