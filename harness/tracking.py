@@ -219,10 +219,15 @@ class TrialRun:
             writer.writerow([label, *(int(n) for n in row)])
         self.client.log_text(self.run_id, out.getvalue(), "confusion_matrix.csv")
 
-    def finish(self, state: str, reason: str = "") -> None:
-        """Write `epochs.csv`, tag `state` (COMPLETE | PRUNED | FAIL) and end the run."""
+    def stop_system_metrics(self) -> None:
+        """Stop the run's system-metrics thread, once (`finish` does it too)."""
         if self.monitor is not None:
             lineage.stop_system_metrics(self.monitor)
+            self.monitor = None
+
+    def finish(self, state: str, reason: str = "") -> None:
+        """Write `epochs.csv`, tag `state` (COMPLETE | PRUNED | FAIL) and end the run."""
+        self.stop_system_metrics()
         if self.epochs:
             out = io.StringIO()
             writer = csv.DictWriter(out, fieldnames=list(self.epochs[0]), lineterminator="\n")

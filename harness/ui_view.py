@@ -1,9 +1,9 @@
 """What MLflow's UI shows of a study: the experiment's kind, run names, the parent's summary.
 
-    mark_experiment(client, experiment_id)       # opens in the model-training view
+    prepare_experiment(client, experiment_id, parent_run_id, searched)  # kind + stored view
     run_name({"frontend": "complex", "seed": 1, ...}, ["frontend", "seed"])  # "complex · seed 1"
-    publish_report(client, parent_run_id, verdicts, table, report_folder)
-    experiment_link("http://127.0.0.1:5000", "1")   # the runs table, directly
+    publish_report(client, parent_run_id, name, verdicts, table, folder, files)  # harness report
+    experiment_link("http://127.0.0.1:5000", "1")   # opens the stored view
 
 MLflow 3's UI opens an experiment without the `mlflow.experimentKind` tag in its GenAI
 view (traces, an assistant) and shows the runs table only with `?workflowType=
@@ -40,10 +40,15 @@ SUMMARY = {"test_acc_mean": "test_acc_mean", "test_acc_low": "test_acc_ci_low",
 def prepare_experiment(client: MlflowClient, experiment_id: str, parent_run_id: str,
                        searched: Sequence[str] | None, summary: Sequence[str] = ()) -> None:
     """Tag the experiment as model training (unless it says otherwise already) and store
-    the view `experiment_link` opens (`view_state`) as MLflow's shared view state."""
+    the view `experiment_link` opens (`view_state`) as MLflow's shared view state.
+    Without `summary`, the summary columns stored before (by a report) are kept."""
     tags = client.get_experiment(experiment_id).tags
     if KIND_TAG not in tags:
         client.set_experiment_tag(experiment_id, KIND_TAG, KIND)
+    if not summary and VIEW_TAG in tags:
+        shown = json.loads(tags[VIEW_TAG]).get("selectedColumns", [])
+        summary = [c[9:-1] for c in shown if c.startswith("metrics.`")
+                   and c[9:-1] not in HEADLINE]
     state = json.dumps(view_state(parent_run_id, searched, summary), sort_keys=True)
     if tags.get(VIEW_TAG) != state:
         client.set_experiment_tag(experiment_id, VIEW_TAG, state)

@@ -177,6 +177,8 @@ def run_trial(study: Study, trial: optuna.Trial, tracker: Tracker,
     except Exception as exc:  # the trial fails, the sweep goes on
         state, reason = "FAIL", f"{type(exc).__name__}: {exc}"
         trial.set_user_attr("fail_reason", reason)
+    if run is not None:  # before tell: from tell to run.finish, a kill leaves the run open
+        run.stop_system_metrics()
     told = study.study.tell(trial, value, state=getattr(optuna.trial.TrialState, state),
                             skip_if_finished=True)
     if told.state.name != state:  # failed meanwhile by a worker that saw no heartbeat

@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from harness import lineage, ui_view
 from harness.data import load_splits, prepare
 from harness.logged_model import load_pipeline, model_id_of
+from harness.tracking import Tracker
 
 
 def test_run_names_read_as_the_configuration() -> None:
@@ -126,3 +127,6 @@ def test_the_report_lands_on_the_parent_run(swept: dict[str, Any]) -> None:
     assert view["runsExpanded"] == {parent.info.run_id: True}
     assert "metrics.`test_acc_mean complex`" in view["selectedColumns"]
     assert "params.`frontend`" in view["selectedColumns"]
+    Tracker("tiny", swept["uri"], searched=["frontend"]).close()  # a resumed sweep
+    view = json.loads(client.get_experiment(parent.info.experiment_id).tags[ui_view.VIEW_TAG])
+    assert "metrics.`test_acc_mean complex`" in view["selectedColumns"]  # kept
