@@ -184,6 +184,9 @@ class Study:
             dead = {t.user_attrs.get("harness.retry_of") for t in self.study.get_trials(
                 deepcopy=False)} - {None}
             tracker.fail_orphans(dead, "its worker process died")
+            tracker.close_finished({t.number: (t.state.name, t.user_attrs.get("fail_reason", ""))
+                                    for t in self.study.get_trials(deepcopy=False)
+                                    if t.state.is_finished()})
 
     def pending(self) -> int:
         """How many trials the queue will still run: a fresh tpe/random slot, one per seed."""

@@ -165,6 +165,20 @@ class Tracker:
             if int(run.data.tags.get("trial_number", -1)) in numbers:
                 TrialRun(self.client, run.info.run_id).finish("FAIL", reason)
 
+    def close_finished(self, states: Mapping[int, tuple[str, str]]) -> None:
+        """Close the still-RUNNING child runs of trials Optuna has finished: trial number
+        -> (state, reason). A worker killed after telling Optuna, before ending its run,
+        leaves such a run; it ends with the state Optuna holds."""
+        if not states:
+            return
+        running = self.client.search_runs(
+            [self.experiment_id], f"tags.`{ROLE}` = 'trial' and attributes.status = 'RUNNING'",
+            max_results=1000)
+        for run in running:
+            number = int(run.data.tags.get("trial_number", -1))
+            if number in states:
+                TrialRun(self.client, run.info.run_id).finish(*states[number])
+
     def close(self) -> None:
         """Mark the parent run finished (a resume marks it RUNNING again)."""
         self.client.set_terminated(self.parent_run_id, "FINISHED")
