@@ -21,11 +21,13 @@ import json
 import logging
 import os
 import subprocess
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Dataset, DatasetInput, InputTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 DIGEST_FILE = "content_digest"
@@ -103,7 +105,14 @@ def log_data(client: MlflowClient, run_id: str, params: Mapping[str, Any], data:
     from harness.data import prepare
 
     cache = prepare(params.get("data.dataset"), params.get("data.root"))  # decoded already
-    client.log_inputs(run_id, datasets=dataset_inputs(params, data, content_digest(cache.folder)))
+    inputs = dataset_inputs(params, data, content_digest(cache.folder))
+    try:
+        client.log_inputs(run_id, datasets=inputs)
+    except MlflowException:
+        # MLflow's SQL store looks a data set up, then inserts it: two workers logging the
+        # same one at once collide on its unique key; the second try finds the first's row
+        time.sleep(0.5)
+        client.log_inputs(run_id, datasets=inputs)
 
 
 def log_experiment(client: MlflowClient, run_id: str, exp: Any) -> None:
