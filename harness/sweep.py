@@ -191,6 +191,9 @@ class Study:
             tracker.fail_orphans({t.number: t.user_attrs.get("fail_reason") or DIED
                                   for t in self.study.get_trials(
                                       deepcopy=False, states=(TrialState.FAIL,))}, DIED)
+            tracker.close_finished({t.number: (t.state.name, t.user_attrs.get("fail_reason", ""))
+                                    for t in self.study.get_trials(deepcopy=False)
+                                    if t.state.is_finished()})  # killed after telling Optuna
 
     def pending(self) -> int:
         """How many trials the queue will still run: a fresh tpe/random slot, one per seed."""

@@ -37,6 +37,8 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from harness import lineage, ui_view
+
 DEFAULT_TRACKING_URI = "sqlite:///runs/mlflow.db"
 EPOCH_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "beta1",
                  "train_samples_per_s", "eval_samples_per_s")
@@ -91,7 +93,9 @@ class Tracker:
         self.study_name = study_name
         self.experiment_file = str(experiment_file)
         self.experiment_id = self._experiment()
+        self.searched = searched
         self.parent_run_id = self._parent_run()
+        ui_view.prepare_experiment(self.client, self.experiment_id, self.parent_run_id, searched)
         tags = [] if searched is None else [RunTag("harness.searched", json.dumps(list(searched)))]
         if experiment_file:
             tags.append(RunTag("experiment_file", self.experiment_file))
@@ -99,7 +103,7 @@ class Tracker:
             tags.append(RunTag("harness.margin", repr(float(margin))))
         self.client.log_batch(self.parent_run_id, tags=tags)  # None/"": keep what was set
         self.client.update_run(self.parent_run_id, status="RUNNING")
-        self._env = environment_tags()
+        self._env = {**environment_tags(), **lineage.git_tags()}
 
     def _experiment(self) -> str:
         found = self.client.get_experiment_by_name(self.study_name)
@@ -140,13 +144,13 @@ class Tracker:
         all_tags = {"mlflow.parentRunId": self.parent_run_id, ROLE: "trial",
                     "trial_number": str(number), "state": "RUNNING", "fail_reason": "",
                     "experiment_file": self.experiment_file, **self._env, **(tags or {})}
-        name = "-".join(str(params[k]) for k in ("frontend", "model") if k in params)
-        run = self.client.create_run(self.experiment_id, run_name=f"{number:04d}-{name}",
-                                     tags=all_tags)
+        run = self.client.create_run(self.experiment_id, tags=all_tags,
+                                     run_name=ui_view.run_name(params, self.searched))
         items = [Param(k, str(v)) for k, v in params.items()]
         for i in range(0, len(items), 100):  # MLflow takes at most 100 params a call
             self.client.log_batch(run.info.run_id, params=items[i:i + 100])
-        return TrialRun(self.client, run.info.run_id)
+        monitor = lineage.start_system_metrics(self.tracking_uri, run.info.run_id)
+        return TrialRun(self.client, run.info.run_id, monitor)
 
     def fail_orphans(self, numbers: Collection[int] | Mapping[int, str], reason: str) -> None:
         """Close the still-RUNNING child runs of these trial numbers (their process died);
@@ -166,6 +170,20 @@ class Tracker:
                 why = numbers[number] if isinstance(numbers, Mapping) else reason
                 TrialRun(self.client, run.info.run_id).finish("FAIL", why)
 
+    def close_finished(self, states: Mapping[int, tuple[str, str]]) -> None:
+        """Close the still-RUNNING child runs of trials Optuna has finished: trial number
+        -> (state, reason). A worker killed after telling Optuna, before ending its run,
+        leaves such a run; it ends with the state Optuna holds."""
+        if not states:
+            return
+        running = self.client.search_runs(
+            [self.experiment_id], f"tags.`{ROLE}` = 'trial' and attributes.status = 'RUNNING'",
+            max_results=1000)
+        for run in running:
+            number = int(run.data.tags.get("trial_number", -1))
+            if number in states:
+                TrialRun(self.client, run.info.run_id).finish(*states[number])
+
     def close(self) -> None:
         """Mark the parent run finished (a resume marks it RUNNING again)."""
         self.client.set_terminated(self.parent_run_id, "FINISHED")
@@ -174,9 +192,10 @@ class Tracker:
 class TrialRun:
     """One trial's child run: per-epoch metrics, test results, artifacts, final state."""
 
-    def __init__(self, client: MlflowClient, run_id: str) -> None:
+    def __init__(self, client: MlflowClient, run_id: str, monitor: Any = None) -> None:
         self.client = client
         self.run_id = run_id
+        self.monitor = monitor  # lineage.start_system_metrics's, stopped by finish
         self.epochs: list[dict[str, Any]] = []
 
     def log_epoch(self, result: Any) -> None:
@@ -226,8 +245,15 @@ class TrialRun:
         self.client.log_batch(self.run_id, metrics=[
             Metric(k, float(v), now, 0) for k, v in values.items()])
 
+    def stop_system_metrics(self) -> None:
+        """Stop the run's system-metrics thread, once (`finish` does it too)."""
+        if self.monitor is not None:
+            lineage.stop_system_metrics(self.monitor)
+            self.monitor = None
+
     def finish(self, state: str, reason: str = "") -> None:
         """Write `epochs.csv`, tag `state` (COMPLETE | PRUNED | FAIL) and end the run."""
+        self.stop_system_metrics()
         if self.epochs:
             out = io.StringIO()
             writer = csv.DictWriter(out, fieldnames=list(self.epochs[0]), lineterminator="\n")

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from harness import lineage
 from harness.divergence import diverged, mark
 from harness.experiment import options_of
 from harness.signals import exit_status, ignore_sigint, stop_on_sigterm
@@ -184,6 +185,7 @@ def run_trial(study: Study, trial: optuna.Trial, tracker: Tracker,
         run = tracker.trial(trial.number, params, tags={  # the key: MLflow knows the point
             "device": device, "harness.key": trial.user_attrs.get("harness.key", "")})
         trial.set_user_attr("mlflow_run_id", run.run_id)
+        lineage.log_experiment(run.client, run.run_id, exp)
         value = _train(trial, params, exp.device, run, data_cache, on_epoch, exp.stream)
     except optuna.TrialPruned:
         state = "PRUNED"
@@ -192,6 +194,8 @@ def run_trial(study: Study, trial: optuna.Trial, tracker: Tracker,
         trial.set_user_attr("fail_reason", reason)
         if run is not None and type(exc).__name__ == "DivergedError":
             mark(run, reason)
+    if run is not None:  # before tell: from tell to run.finish, a kill leaves the run open
+        run.stop_system_metrics()
     told = study.study.tell(trial, value, state=getattr(optuna.trial.TrialState, state),
                             skip_if_finished=True)
     if told.state.name != state:  # failed meanwhile by a worker that saw no heartbeat
@@ -219,6 +223,7 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
     from harness.data import load_splits
     from harness.device import seed_everything
     from harness.gpu_stats import GpuSampler, trial_metrics
+    from harness.logged_model import log_pipeline
     from harness.models import build_pipeline
     from harness.recipes import converged, kept
     from harness.train import TrainConfig, evaluate, fit, frontend_throughput
@@ -232,6 +237,7 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
         data_cache[key] = load_splits(*key[:3], key[3] or 0, task=key[4])
     data = data_cache[key]
     run.client.set_tag(run.run_id, "test_set", data.test_set)  # which test set test_acc is on
+    lineage.log_data(run.client, run.run_id, params, data)
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in params.items() if k in fields}, device=device)
     seed_everything(cfg.seed)  # the initial weights draw from it
@@ -270,6 +276,7 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
         from harness.streaming.track import stream_trial
 
         stream_trial(run, frontend, model, data, stream, cfg.device)
+    log_pipeline(run.client, run.run_id, frontend, model, data.labels)
     return tested.valid_acc
 
 

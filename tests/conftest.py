@@ -7,12 +7,16 @@ fixture:
 
     def test_x(speech_commands):           # tmp_path/"sc": 4 words x 6 speakers x 2
         data = load_splits(None, root=speech_commands)
+
+`tiny_study` is one real 2-trial sweep and its report, made once per session for the
+tests that read a finished study (test_lineage.py, test_ui.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -93,3 +97,27 @@ def harness_data_dir(tmp_path_factory: pytest.TempPathFactory,
 def speech_commands(tmp_path: Path) -> Path:
     """A fresh default folder from make_speech_commands (48 clips, 4 words), per test."""
     return make_speech_commands(tmp_path / "sc")
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A finished study in a real SQLite MLflow store: test_sweep.tiny_experiment with
+    magnitude and complex, one seed, 1 epoch, then `harness report`.
+
+    Keys: uri, exp (the file), folder, root (the clips), parent, children (MLflow runs).
+    """
+    from test_sweep import new_tracking_uri, runs, tiny_experiment
+
+    from harness.cli import main
+
+    folder = tmp_path_factory.mktemp("tiny_study")
+    uri = new_tracking_uri(folder)
+    exp = tiny_experiment(folder, epochs=1, seeds="[0]")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARNESS_DATA_DIR", str(folder / "data"))
+        mp.chdir(folder)  # the Optuna journal: runs/ here
+        assert main(["sweep", str(exp), "--tracking-uri", uri]) == 0
+        assert main(["report", "tiny", "--tracking-uri", uri, "--out", str(folder / "rep")]) == 0
+    parents, children = runs(uri)
+    return {"uri": uri, "exp": exp, "folder": folder, "root": folder / "sc",
+            "data_dir": folder / "data", "parent": parents[0], "children": children}

@@ -1,5 +1,5 @@
 """The streaming evaluation end to end: a sweep with [stream] on, the report's section, and
-`harness stream RUN_ID` on a pipeline logged with mlflow.pytorch.log_model, all against a
+`harness stream RUN_ID` on a pipeline logged as a sweep logs it (harness.logged_model), all against a
 real SQLite MLflow store and real WAV folders."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 import pytest
 import torch
@@ -17,9 +16,8 @@ from test_sweep import new_tracking_uri, runs, tiny_experiment
 
 from harness.cli import main
 from harness.data import load_splits
+from harness.logged_model import log_pipeline
 from harness.models import build_pipeline
-from harness.report.runs import _tracking as global_tracking_uri
-from harness.streaming.infer import pipeline
 from harness.tracking import Tracker
 from harness.train import TrainConfig, fit
 
@@ -74,9 +72,7 @@ def test_stream_command_scores_a_logged_model(tmp_path: Path,
     run = tracker.trial(0, {"frontend": "log_power", "model": "seed_cnn", "data.dataset": None,
                             "data.root": str(root), "data.split": "official",
                             "data.split_seed": None})
-    with global_tracking_uri(uri), mlflow.start_run(run_id=run.run_id):  # fluent API
-        mlflow.pytorch.log_model(pipeline(frontend, model).cpu().eval(), name="model",
-                                 serialization_format="pickle", pip_requirements=["torch"])
+    log_pipeline(run.client, run.run_id, frontend, model, data.labels)  # as a sweep's trial
     run.finish("COMPLETE")
     capsys.readouterr()
     assert main(["stream", run.run_id, "--tracking-uri", uri, "--set", "seconds=30",
@@ -92,7 +88,7 @@ def test_stream_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture) ->
     uri = new_tracking_uri(tmp_path)
     run = Tracker("bare", uri).trial(0, {"frontend": "complex"})
     assert main(["stream", run.run_id, "--tracking-uri", uri]) == 2
-    assert "has no loadable MLflow model at 'model'" in capsys.readouterr().err
+    assert "logged no model" in capsys.readouterr().err
     assert main(["stream", "0" * 32, "--tracking-uri", uri]) == 2
     assert "no run '000" in capsys.readouterr().err
     assert main(["stream", run.run_id, "--tracking-uri", uri, "--set", "hop=3"]) == 2

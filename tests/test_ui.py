@@ -1,9 +1,12 @@
-"""`harness ui`: the real MLflow server over a real SQLite store, queried over HTTP."""
+"""`harness ui`: the real MLflow server over a real store holding a finished tiny study,
+queried over HTTP and looked at in a real headless Chromium (Debian's `chromium`)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,15 +14,20 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
+from typing import Any
 
 import pytest
-from test_sweep import new_tracking_uri
+from mlflow.tracking import MlflowClient
 
-from harness.tracking import Tracker
+from harness.report import load, verdict_lines
+from harness.ui_view import WORKFLOW
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _free_port() -> int:
@@ -33,31 +41,32 @@ def _get(url: str) -> tuple[int, str]:
         return response.status, response.read().decode()
 
 
-def test_ui_serves_the_harness_store(tmp_path: Path) -> None:
-    uri = new_tracking_uri(tmp_path)
-    Tracker("seen_by_ui", uri, searched=["frontend"]).close()
+@pytest.fixture(scope="module")
+def ui(tiny_study: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+       ) -> Iterator[dict[str, Any]]:
+    """`harness ui` serving the tiny study; yields base URL, the link it printed, its log."""
     port = _free_port()
+    log = tmp_path_factory.mktemp("ui") / "ui.log"
     # Its own session, so that the whole group (mlflow's server and workers) can be stopped.
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "ui", "--port", str(port), "--tracking-uri", uri],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness", "ui", "--port", str(port),
+             "--tracking-uri", tiny_study["uri"]],
+            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180  # MLflow's server takes a minute on 2 busy cores
         while True:
             try:
                 assert _get(f"{base}/health") == (200, "OK")
                 break
             except (urllib.error.URLError, ConnectionError):
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    out = proc.stdout.read().decode() if proc.stdout else ""
-                    pytest.fail(f"the UI did not come up (exit {proc.poll()}):\n{out[-2000:]}")
+                    pytest.fail(f"the UI did not come up (exit {proc.poll()}):\n"
+                                f"{log.read_text()[-2000:]}")
                 time.sleep(0.5)
-        status, page = _get(f"{base}/")
-        assert status == 200 and "<html" in page.lower()
-        status, body = _get(f"{base}/api/2.0/mlflow/experiments/get-by-name"
-                            "?experiment_name=seen_by_ui")
-        assert status == 200 and json.loads(body)["experiment"]["name"] == "seen_by_ui"
+        links = re.findall(r"tiny: (http://\S+)", log.read_text())
+        yield {"base": base, "links": links, "log": log, **tiny_study}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -65,3 +74,49 @@ def test_ui_serves_the_harness_store(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_ui_serves_the_harness_store(ui: dict[str, Any]) -> None:
+    status, page = _get(f"{ui['base']}/")
+    assert status == 200 and "<html" in page.lower()
+    status, body = _get(f"{ui['base']}/api/2.0/mlflow/experiments/get-by-name"
+                        "?experiment_name=tiny")
+    experiment = json.loads(body)["experiment"]
+    assert status == 200 and experiment["name"] == "tiny"
+    link = f"{ui['base']}/#/experiments/{experiment['experiment_id']}/runs?{WORKFLOW}"
+    assert len(ui["links"]) == 1 and ui["links"][0].startswith(link)  # printed at start
+
+
+def _seen(url: str, profile: Path) -> str:
+    """The text a person sees at `url` once the React app has rendered: Chromium's DOM
+    after 15 s of virtual time (it skips idle waits), tags and scripts stripped."""
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={profile}", "--window-size=1900,1000",
+         "--virtual-time-budget=15000", "--dump-dom", url],
+        capture_output=True, text=True, timeout=180, check=True).stdout
+    dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S)
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", dom)))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH: the browser test needs "
+                    "Debian's `chromium` (apt-get install -y chromium; .ci/run does)")
+def test_the_printed_link_opens_the_trials_and_the_finding(
+        ui: dict[str, Any], tmp_path: Path) -> None:
+    client = MlflowClient(tracking_uri=ui["uri"])
+    seen = _seen(ui["links"][0], tmp_path / "profile")
+    # the trials, by their readable names, grouped by front-end; not one collapsed parent
+    assert "complex · seed 0" in seen and "magnitude · seed 0" in seen, seen[:3000]
+    assert "Group: complex" in seen and "Group: magnitude" in seen
+    # a metric value as the table shows it (full precision), and the parent's verdict
+    trial = client.get_run(ui["children"][0].info.run_id)
+    assert "test_acc" in seen and repr(trial.data.metrics["test_acc"]) in seen
+    verdicts = verdict_lines(load("tiny", ui["uri"]))
+    assert verdicts[0][:40] in seen
+
+    parent = ui["parent"].info
+    run_page = (f"{ui['base']}/#/experiments/{parent.experiment_id}/runs/{parent.run_id}"
+                f"?{WORKFLOW}")
+    seen = _seen(run_page, tmp_path / "profile")
+    assert all(v in seen for v in verdicts), seen[:3000]  # the description, in full
+    assert "test_acc_mean complex" in seen  # the parent's summary metrics

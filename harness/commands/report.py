@@ -258,6 +258,7 @@ def build(name: str, tracking_uri: str, out: Path, default_out: Path,
         if b[0] == "fig":
             (out / "figures" / f"{b[1]}.png").write_bytes(b[2])
             written.append(out / "figures" / f"{b[1]}.png")
+    _publish(study, judged, table, out, written)
     return written
 
 
@@ -278,6 +279,20 @@ def report(args: argparse.Namespace) -> int:
     written = build(name, uri, out, default_out, apart)
     console.print(f"report: {written[1]} ({len(written)} files in {out})")
     return 0
+
+
+def _publish(study: rp.Study, judged: list[rp.Judged], table: pd.DataFrame, out: Path,
+             written: list[Path]) -> None:
+    """The report on the study's parent run in MLflow: description, summary metrics, files."""
+    from mlflow.tracking import MlflowClient
+
+    from harness import ui_view
+
+    client = MlflowClient(tracking_uri=study.tracking_uri)
+    parent = ui_view.parent_run_id(client, study.name)
+    if parent is not None:  # else runs logged without a study's parent: the files are all
+        ui_view.publish_report(client, parent, study.name, [j.line for j in judged], table,
+                               out, written)
 
 
 def inspect(args: argparse.Namespace) -> int:

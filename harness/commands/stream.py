@@ -3,9 +3,9 @@
     python -m harness stream 3f2a... --tracking-uri sqlite:///runs/mlflow.db \
         --set seconds=3600 --set hop_ms=50 --json
 
-The pipeline (front-end and network as one module) is the run's MLflow model at
-`runs:/<RUN_ID>/model`, loaded with `mlflow.pytorch.load_model`; that is the one way
-in. The data set is the run's own (params `data.dataset`, `data.root`, `data.split`,
+The pipeline (front-end and network as one module) is the MLflow model the trial's run
+logged (harness/logged_model.py `load_pipeline`); that is the one way in.
+The data set is the run's own (params `data.dataset`, `data.root`, `data.split`,
 `data.split_seed`, and `data.task` where logged), so the stream is cut from the same
 test split the trial was tested on. The result goes into the same run (harness/
 streaming/track.py; `--no-log` to only print it); `--set KEY=VALUE` sets any
@@ -23,27 +23,9 @@ from typing import Any
 from harness.cli import parse_options
 from harness.console import console
 from harness.errors import HarnessError
-from harness.report.runs import _tracking as global_tracking_uri
+from harness.logged_model import load_pipeline
 from harness.report.runs import resolve_tracking_uri
 from harness.streaming.settings import StreamSettings
-
-MODEL_PATH = "model"  # the artifact path trials log their pipeline under
-
-
-def load_pipeline(tracking_uri: str, run_id: str, device: str = "cpu") -> Any:
-    """The nn.Module logged at runs:/<run_id>/model; HarnessError naming the run if absent."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep stderr clean
-    with global_tracking_uri(tracking_uri):  # runs:/ URIs resolve against the global store
-        try:
-            return mlflow.pytorch.load_model(f"runs:/{run_id}/{MODEL_PATH}", map_location=device)
-        except (MlflowException, OSError) as exc:
-            raise HarnessError(
-                f"run {run_id} in {tracking_uri} has no loadable MLflow model at "
-                f"'{MODEL_PATH}' ({str(exc).splitlines()[0]}); only trials that logged their "
-                "pipeline (mlflow.pytorch.log_model) can be scored without retraining") from None
 
 
 def run_data(params: dict[str, str]) -> Any:
@@ -83,7 +65,8 @@ def stream(args: argparse.Namespace) -> int:
         raise HarnessError(f"no run {args.run_id!r} in {uri}; run ids are in `harness ui` or "
                            "the report's tables") from None
     device = resolve_device(args.device)
-    net = load_pipeline(uri, args.run_id, str(device))
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep stderr clean
+    net = load_pipeline(client, args.run_id).to(device)
     console.print(f"stream: {settings.seconds:g} s from the test split of run {args.run_id}")
     result = evaluate_stream(net, run_data(run.data.params), settings, device)
     if not args.no_log:

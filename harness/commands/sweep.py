@@ -149,13 +149,31 @@ def _summary(name: str, by_state: Counter[str], study: Any) -> None:
 
 def ui(args: argparse.Namespace) -> int:
     """The MLflow UI over the harness's store, on 127.0.0.1 unless --host says otherwise."""
+    import os
     import subprocess
 
     from harness.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(args.tracking_uri)
-    console.print(f"MLflow UI over {uri} on http://{args.host}:{args.port} (Ctrl-C stops it)")
+    base = f"http://{args.host}:{args.port}"
+    console.print(f"MLflow UI over {uri} on {base} (Ctrl-C stops it)")
+    for name, link in _links(uri, base):
+        console.print(f"  {name}: {link}", markup=False, soft_wrap=True)
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
            "--host", args.host, "--port", str(args.port),
            "--workers", "1"]  # one person's UI: not MLflow's default of 4 server processes
-    return subprocess.run(cmd, check=False).returncode
+    # MLflow 3's job runner (GenAI judges, prompt optimisation: 8 huey processes) serves
+    # nothing the harness logs; it starts only where the user asks for it
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
+    return subprocess.run(cmd, check=False, env=env).returncode
+
+
+def _links(tracking_uri: str, base: str) -> list[tuple[str, str]]:
+    """(study, the link that opens its trials grouped by front-end) for each study."""
+    from mlflow.tracking import MlflowClient
+
+    from harness.ui_view import VIEW_TAG, experiment_link
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    return [(e.name, experiment_link(base, e.experiment_id))
+            for e in client.search_experiments() if VIEW_TAG in e.tags]
