@@ -54,7 +54,9 @@ def _install(session: nox.Session, *extras: str, only_group: str | None = None) 
 def tests(session: nox.Session) -> None:
     """Unit and integration tests (benchmarks excluded)."""
     _install(session, "dev")
-    session.run("pytest", "--ignore=tests/benchmarks", *session.posargs)
+    # One test process per core; worksteal evens out the few long process tests.
+    session.run("pytest", "--ignore=tests/benchmarks", "-n", "auto", "--dist", "worksteal",
+                *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False)

@@ -14,6 +14,7 @@ tests that read a finished study (test_lineage.py, test_ui.py).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,13 @@ def pytest_configure(config: pytest.Config) -> None:
         require_torchaudio()
     except HarnessError as exc:
         pytest.exit(f"error: {exc}", returncode=3)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # One thread per test process (and per sweep or worker process a test starts): with
+        # one xdist worker per core, torch's own thread pool would oversubscribe the cores.
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
