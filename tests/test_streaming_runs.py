@@ -1,6 +1,6 @@
 """The streaming evaluation end to end: a sweep with [stream] on, the report's section, and
-`harness stream RUN_ID` on a pipeline logged as a sweep logs it (harness.logged_model), all against a
-real SQLite MLflow store and real WAV folders."""
+`harness stream RUN_ID` on a pipeline logged as a sweep logs it (harness.logged_model), all
+against a real SQLite MLflow store and real WAV folders."""
 
 from __future__ import annotations
 
