@@ -66,7 +66,8 @@ def evaluate(args: argparse.Namespace) -> int:
                           "root": str(data.root), "split": params["data.split"],
                           "task": data.task, "part": args.part, "clips": result.clips,
                           "eval_acc": result.acc, "eval_loss": result.loss,
-                          "trial_test_acc": own, "per_word": result.per_word},
+                          "trial_test_acc": own, "per_word": {  # None: no clip of it
+                              w: (v if v == v else None) for w, v in result.per_word.items()}},
                          sort_keys=True))
         return 0
     name = run.info.run_name or args.run_id
