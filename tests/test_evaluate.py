@@ -51,6 +51,8 @@ def test_evaluate_logs_a_linked_run_and_the_report_shows_it(
 
     # a second folder: other speakers, the same words, in another order of folders
     mine = make_speech_commands(tmp_path / "mine", words=WORDS[::-1], speakers=3, seed=7)
+    for lists in ("validation_list.txt", "testing_list.txt"):  # one's own recordings: none
+        (mine / lists).unlink()
     rc, out, _ = evaluate(store, capsys, "--root", str(mine), "--part", "all", "--json")
     assert rc == 0
     summary = json.loads(out)

@@ -7,7 +7,8 @@
 The pipeline is the MLflow model the trial logged (harness/logged_model.py `load_pipeline`,
 the one way in, as `harness stream`). Without --root or --dataset the data is the trial's
 own (its `data.*` params); --split, --split-seed and --task default to the trial's for its
-own data, to official / 0 / the trial's task for another. Words are matched by name
+own data, to official / 0 / the trial's task for another (`--part all`, every clip: the
+random split, so a folder of one's own needs no list files). Words are matched by name
 (harness/evaluation.py): a word the model never learned is an error naming it. The result
 is logged as an evaluation run beside the trial (`--no-log` to only print it).
 """
@@ -32,6 +33,8 @@ def eval_params(args: argparse.Namespace, trial: dict[str, str]) -> dict[str, An
     else:
         out = {"data.dataset": args.dataset, "data.root": args.root,
                "data.split": "official", "data.split_seed": 0, "data.task": own["data.task"]}
+    if args.part == "all":  # every clip whatever the split: a folder needs no list files
+        out["data.split"] = "random"
     for key, flag in (("data.split", args.split), ("data.split_seed", args.split_seed),
                       ("data.task", args.task)):
         if flag is not None:
