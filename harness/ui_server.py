@@ -28,8 +28,10 @@ from harness.errors import HarnessError
 
 STOP_GRACE_S = 10.0  # SIGTERM, then this long before SIGKILL
 # lines a healthy start prints: logging at INFO (uvicorn "INFO:", MLflow "INFO mlflow...",
-# alembic "INFO  [alembic...]"), MLflow's security-middleware banner for a local server
-NOISE = re.compile(r"^(\S+ \S+ )?(INFO\b|\[MLflow\] Security middleware enabled with default)")
+# alembic "INFO  [alembic...]"), MLflow's security-middleware banner for a local server,
+# its note that the model registry shares the tracking store
+NOISE = re.compile(r"^(\S+ \S+ )?(INFO\b|\[MLflow\] Security middleware enabled with default"
+                   r"|Registry store URI not provided)")
 ENV = {
     # MLflow 3's job runner (GenAI judges, prompt optimisation: 8 huey processes) serves
     # nothing the harness logs; it starts only where the user asks for it
@@ -37,6 +39,7 @@ ENV = {
     "MLFLOW_LOGGING_LEVEL": "WARNING",
     # deprecation notices of MLflow's own dependencies, printed at every start
     "PYTHONWARNINGS": "ignore::DeprecationWarning,ignore::FutureWarning,ignore::UserWarning",
+    "PYTHONUNBUFFERED": "1",  # its lines reach the relay as they are written
 }
 
 

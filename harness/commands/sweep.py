@@ -149,13 +149,16 @@ def _summary(name: str, by_state: Counter[str], study: Any) -> None:
 
 def ui(args: argparse.Namespace) -> int:
     """The MLflow UI over the harness's store, on 127.0.0.1 unless --host says otherwise."""
+    import logging
+
     from harness.tracking import resolve_tracking_uri
     from harness.ui_server import check_port, serve
 
     uri = resolve_tracking_uri(args.tracking_uri)
     check_port(args.host, args.port)  # one line now, not uvicorn's traceback later
+    logging.getLogger("mlflow.store").setLevel(logging.WARNING)  # a new store's INFO lines
     base = f"http://{args.host}:{args.port}"
-    console.print(f"MLflow UI over {uri} on {base} (Ctrl-C stops it)")
+    console.print(f"MLflow UI over {uri} on {base} (Ctrl-C stops it)", soft_wrap=True)
     for name, link in _links(uri, base):
         console.print(f"  {name}: {link}", markup=False, soft_wrap=True)
     # one person's UI: one server process, not MLflow's default of 4; uvicorn's own log
