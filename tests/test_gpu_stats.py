@@ -75,7 +75,8 @@ def test_metrics_reach_the_trial_run(tmp_path) -> None:
     run.log_metrics(trial_metrics(EPOCHS, batch_size=128))
     run.finish("COMPLETE")
     logged = MlflowClient(uri).get_run(run.run_id).data.metrics
-    assert set(logged) == set(THROUGHPUT_METRICS)
+    # beside MLflow's own system/* metrics (harness.lineage), every trial run has them
+    assert {k for k in logged if not k.startswith("system/")} == set(THROUGHPUT_METRICS)
     assert math.isclose(logged["train_step_ms"], 1000 * 128 / 850)
 
 
