@@ -142,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     _data_args(p)
     _model_args(p)
     _recipe_args(p)
-    p.add_argument("--checkpoint", default=None, help="save the tested state_dict here")
+    p.add_argument("--checkpoint", default=None,
+                   help="save the tested weights here, front-end and network "
+                        "(harness.train.load_checkpoint)")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.set_defaults(handler="harness.commands.train:train")
 
@@ -209,6 +211,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler="harness.commands.stream:stream")
 
+    p = sub.add_parser("evaluate", help="test a trained trial on another data set or split; "
+                                        "logged as a run beside the trial")
+    p.add_argument("run_id", help="the trial's MLflow run id (it must have logged its model)")
+    p.add_argument("--root", default=None, help="a folder in the Speech Commands layout "
+                   "(your own recordings, a noisier copy)")
+    p.add_argument("--dataset", default=None, help="a named data set, e.g. speech_commands_v0.02"
+                   " (default, without --root: the trial's own)")
+    p.add_argument("--split", choices=SPLITS, default=None,
+                   help="default: the trial's for its own data, else official")
+    p.add_argument("--split-seed", type=int, default=None)
+    p.add_argument("--task", choices=TASKS, default=None, help="default: the trial's task")
+    p.add_argument("--part", choices=("test", "valid", "train", "all"), default="test",
+                   help="which clips (default: %(default)s; all: a folder without list files)")
+    p.add_argument("--tracking-uri", default=None)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--no-log", action="store_true", help="print only; log no run")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler="harness.commands.evaluate:evaluate")
+
     p = sub.add_parser("inspect", help="signal figures for one clip: waveform, DFT, spectrogram")
     p.add_argument("--dataset", default=None,
                    help="dataset name (default: synth_commands, or the words of --root)")
@@ -234,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         status, what = exit_status(exc)
         if args.command == "sweep":
             what += ": its running trials were failed with that reason and queued again"
+        elif args.command == "ui":
+            what += ": the MLflow UI stopped, its port free"
         print(what, file=sys.stderr)
         return status
 

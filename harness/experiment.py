@@ -35,6 +35,9 @@ class Range:
     integer: bool = False
 
 
+KEPT_MODELS = ("all", "best", "none")  # trials whose trained pipeline MLflow keeps (logged_model)
+
+
 @dataclasses.dataclass(frozen=True)
 class Experiment:
     """A validated experiment file. Dicts are read-only by convention (kept picklable)."""
@@ -54,6 +57,7 @@ class Experiment:
     margin: float = DEFAULT_MARGIN             # [report] margin: equivalence, in accuracy
     workers: int = 1                           # [search] workers: processes by default
     stream: StreamSettings | None = None       # [stream]: streaming evaluation, None = off
+    models: str = KEPT_MODELS[0]                    # [tracking] models: which keep weights
 
     @property
     def identity(self) -> dict[str, Any]:

@@ -37,6 +37,8 @@ it. A file:
     margin = 0.005                # equivalence margin in accuracy (0.5 points, the default)
     [stream]                      # streaming evaluation after each trial (docs/streaming.md)
     enabled = true                # default off; seconds, hop_ms, density, snr_db, ...
+    [tracking]
+    models = "all"                # trained weights kept in MLflow: all | best | none
 
 Everything is checked here, before any trial: unknown keys or names, options a factory
 does not take, bad ranges; every error names the file and the key. Front-end/model pairings
@@ -58,7 +60,7 @@ from typing import Any
 
 from harness.data import DATASETS, SPLITS, TASKS
 from harness.errors import HarnessError
-from harness.experiment import Experiment, Range
+from harness.experiment import KEPT_MODELS, Experiment, Range
 from harness.streaming.settings import StreamSettings
 from harness.tracking import DEFAULT_MARGIN
 
@@ -127,7 +129,7 @@ class _Validator:
 
     def experiment(self, raw: dict[str, Any], overrides: dict[str, Any]) -> Experiment:
         self.table(raw, "top level", ("name", "description", "data", "train", "search",
-                                      "report", "stream"))
+                                      "report", "stream", "tracking"))
         name = raw.get("name", self.path.stem)
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
             raise self.fail("name", f"{name!r}: use letters, digits, '_', '-', '.'")
@@ -195,7 +197,8 @@ class _Validator:
                           fixed=fixed, space=space, seeds=seeds, sampler=sampler,
                           pruner=pruner, n_trials=n_trials, device=device,
                           explicit=tuple(sorted(explicit & set(fixed))), margin=margin,
-                          workers=workers, stream=self.stream(raw.get("stream")))
+                          workers=workers, stream=self.stream(raw.get("stream")),
+                          models=self.models(raw.get("tracking", {})))
 
     def margin(self, report: Any) -> float:
         self.table(report, "[report]", ("margin",))
@@ -205,6 +208,15 @@ class _Validator:
             raise self.fail("[report] margin", f"{margin!r}: an accuracy difference in (0, 1), "
                                                "e.g. 0.005 for 0.5 percentage points")
         return float(margin)
+
+    def models(self, tracking: Any) -> str:
+        """[tracking] models: which trials keep their logged model (harness.logged_model)."""
+        table = self.table(tracking, "[tracking]", ("models",))
+        models = table.get("models", KEPT_MODELS[0])
+        if models not in KEPT_MODELS:
+            raise self.fail("[tracking] models", f"{models!r}: one of {', '.join(KEPT_MODELS)} "
+                                                 "(best: only the best trial's weights)")
+        return str(models)
 
     def stream(self, raw: Any) -> StreamSettings | None:
         """[stream] (docs/streaming.md): None unless `enabled = true`; errors name the key."""

@@ -68,8 +68,9 @@ def content_digest(cache_folder: Path) -> str:
     return value
 
 
-def dataset_inputs(params: Mapping[str, Any], data: Any, cache_digest: str) -> list[DatasetInput]:
-    """One MLflow dataset input per part of `data` (a harness.data.SplitData).
+def dataset_inputs(params: Mapping[str, Any], data: Any, cache_digest: str,
+                   parts: Mapping[str, str] = PARTS) -> list[DatasetInput]:
+    """One MLflow dataset input per part of `data` (a harness.data.SplitData) in `parts`.
 
     Name: the data set; digest: of the part's clips (see the module docstring); source: the
     folder; schema: (N, 16000) int16 audio and (N,) int64 labels; profile: clips, classes,
@@ -85,7 +86,7 @@ def dataset_inputs(params: Mapping[str, Any], data: Any, cache_digest: str) -> l
         "features": Schema([TensorSpec(np.dtype(np.int16), (-1, 16000), "audio")]).to_json(),
         "targets": Schema([TensorSpec(np.dtype(np.int64), (-1,), "label")]).to_json()}})
     out = []
-    for field, context in PARTS.items():
+    for field, context in parts.items():
         clips = getattr(data, field)
         digest = hashlib.sha256(f"{cache_digest}\n{split}\n{seed}\n{field}".encode())
         profile = {"clips": len(clips.labels), "classes": len(data.labels), "split": split,
@@ -100,12 +101,14 @@ def dataset_inputs(params: Mapping[str, Any], data: Any, cache_digest: str) -> l
     return out
 
 
-def log_data(client: MlflowClient, run_id: str, params: Mapping[str, Any], data: Any) -> None:
-    """Log the trial's train/valid/test parts as dataset inputs (`dataset_inputs`)."""
+def log_data(client: MlflowClient, run_id: str, params: Mapping[str, Any], data: Any,
+             parts: Mapping[str, str] = PARTS) -> None:
+    """Log the trial's train/valid/test parts (or those in `parts`: SplitData field ->
+    context tag) as dataset inputs (`dataset_inputs`)."""
     from harness.data import prepare
 
     cache = prepare(params.get("data.dataset"), params.get("data.root"))  # decoded already
-    inputs = dataset_inputs(params, data, content_digest(cache.folder))
+    inputs = dataset_inputs(params, data, content_digest(cache.folder), parts)
     try:
         client.log_inputs(run_id, datasets=inputs)
     except MlflowException:

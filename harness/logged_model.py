@@ -3,6 +3,7 @@
     model_id = log_pipeline(client, run_id, frontend, model, labels)
     pipeline = load_pipeline(client, run_id)        # the trial's Pipeline, on the CPU
     logits = pipeline(x)                            # x (B, 16000) float32 in [-1, 1)
+    keep_best(client, study_trials)                 # [tracking] models = "best"
 
 The model is saved with `mlflow.pytorch.save_model` (so `mlflow.pytorch.load_model` and
 `mlflow.pyfunc.load_model` both load it) and logged as an MLflow 3 LoggedModel of the trial's
@@ -20,6 +21,7 @@ import logging
 import tempfile
 from collections.abc import Iterator, Sequence
 from importlib import metadata
+from typing import Any
 
 import torch
 from mlflow.entities import LoggedModelOutput
@@ -27,6 +29,7 @@ from mlflow.tracking import MlflowClient
 from torch import Tensor, nn
 
 MODEL_NAME = "model"  # the LoggedModel's name, as mlflow.pytorch.log_model(name=...) would
+DROPPED = "harness.model_dropped"  # run tag: why its model's files are gone
 
 
 class Pipeline(nn.Module):
@@ -97,11 +100,53 @@ def load_pipeline(client: MlflowClient, run_id: str) -> Pipeline:
     from harness.errors import HarnessError
 
     model_id = model_id_of(client, run_id)
+    dropped = client.get_run(run_id).data.tags.get(DROPPED)
+    if dropped:
+        raise HarnessError(f"run {run_id}'s model was deleted ({dropped}); pick the study's "
+                           "best trial, or sweep with [tracking] models = \"all\"")
     if model_id is None:
-        raise HarnessError(f"run {run_id} logged no model: it failed, was pruned, or ran "
-                           "before models were logged; pick a finished trial's run")
+        raise HarnessError(f"run {run_id} logged no model: it failed, was pruned, ran with "
+                           "[tracking] models = \"none\", or before models were logged; pick "
+                           "a finished trial's run")
     location = client.get_logged_model(model_id).artifact_location
     return mlflow.pytorch.load_model(location, map_location="cpu").eval()
+
+
+def keep_best(client: MlflowClient, trials: Sequence[Any]) -> str | None:
+    """[tracking] models = "best": delete the model of every finished trial but the best.
+
+    `trials`: the study's Optuna FrozenTrials (harness.sweep.Study.trials()); the best is
+    the COMPLETE one with the highest objective (the tested epoch's validation accuracy;
+    ties: the lower number). Only finished trials are touched, so a worker that calls this
+    before another's trial is told never deletes a model that may yet be the best: each
+    trial's end calls it after its own tell, and the last call sees every trial. Returns the
+    kept run id. The files go (the artifact folder) and the LoggedModel is marked deleted.
+    """
+    finished = [t for t in trials if t.state.is_finished()]
+    complete = [t for t in finished if t.state.name == "COMPLETE" and t.value is not None]
+    best = max(complete, key=lambda t: (t.value, -t.number)) if complete else None
+    keep = best.user_attrs.get("mlflow_run_id") if best is not None else None
+    for t in finished:
+        run_id = t.user_attrs.get("mlflow_run_id")
+        if run_id and run_id != keep:
+            drop_model(client, run_id, "[tracking] models = best: trial "
+                       f"{best.number} validated best" if best is not None else
+                       "[tracking] models = best: no trial completed")
+    return keep
+
+
+def drop_model(client: MlflowClient, run_id: str, reason: str) -> bool:
+    """Delete the model a run logged (files and LoggedModel); False if it had none left."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    model_id = model_id_of(client, run_id)
+    if model_id is None or client.get_run(run_id).data.tags.get(DROPPED):
+        return False
+    location = client.get_logged_model(model_id).artifact_location
+    get_artifact_repository(location).delete_artifacts()  # what `mlflow gc` would remove
+    client.delete_logged_model(model_id)
+    client.set_tag(run_id, DROPPED, reason)
+    return True
 
 
 def _requirements() -> list[str]:

@@ -186,7 +186,8 @@ def run_trial(study: Study, trial: optuna.Trial, tracker: Tracker,
             "device": device, "harness.key": trial.user_attrs.get("harness.key", "")})
         trial.set_user_attr("mlflow_run_id", run.run_id)
         lineage.log_experiment(run.client, run.run_id, exp)
-        value = _train(trial, params, exp.device, run, data_cache, on_epoch, exp.stream)
+        value = _train(trial, params, exp.device, run, data_cache, on_epoch, exp.stream,
+                       exp.models)
     except optuna.TrialPruned:
         state = "PRUNED"
     except Exception as exc:  # the trial fails, the sweep goes on
@@ -202,6 +203,13 @@ def run_trial(study: Study, trial: optuna.Trial, tracker: Tracker,
         state, value, reason = told.state.name, None, told.user_attrs.get("fail_reason", "")
     if run is not None:
         close_run(run, state, reason)
+    if exp.models == "best":  # after our tell: the last trial to end sees every value
+        from mlflow.exceptions import MlflowException
+
+        from harness.logged_model import keep_best
+
+        with contextlib.suppress(MlflowException, OSError):  # the next trial's end retries
+            keep_best(tracker.client, study.trials())
     return state, value, params
 
 
@@ -217,7 +225,7 @@ def _queue_other_seeds(study: Study, trial: optuna.Trial, searched: dict[str, An
 
 def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialRun,
            data_cache: dict[tuple[Any, ...], Any], on_epoch: EpochHook | None,
-           stream: Any = None) -> float:
+           stream: Any = None, models: str = "all") -> float:
     """Train, log and test one trial's pipeline; returns the tested epoch's valid_acc."""
     from harness.cost import log_cost
     from harness.data import load_splits
@@ -276,7 +284,8 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
         from harness.streaming.track import stream_trial
 
         stream_trial(run, frontend, model, data, stream, cfg.device)
-    log_pipeline(run.client, run.run_id, frontend, model, data.labels)
+    if models != "none":  # [tracking] models; "best": harness.logged_model.keep_best
+        log_pipeline(run.client, run.run_id, frontend, model, data.labels)
     return tested.valid_acc
 
 

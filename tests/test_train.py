@@ -231,15 +231,45 @@ def test_huge_lr_diverges(data):
 
 def test_checkpoint_round_trips_with_weights_only(trained, data, tmp_path):
     frontend, model, _ = trained
-    path = save_checkpoint(model, tmp_path / "sub" / "best.pt")
+    path = save_checkpoint(frontend, model, tmp_path / "sub" / "best.pt")
     state = torch.load(path, weights_only=True)
-    assert set(state) == set(model.state_dict())
-    fresh = load_checkpoint(build(seed=7)[1], path)
+    assert set(state) == {"frontend", "model"} and set(state["model"]) == set(model.state_dict())
+    fresh_frontend, fresh = build(seed=7)
+    load_checkpoint(fresh_frontend, fresh, path)
     assert state_equal(model, fresh)
-    assert evaluate(fresh, frontend, data["test"], cfg()).acc == \
+    assert evaluate(fresh, fresh_frontend, data["test"], cfg()).acc == \
         evaluate(model, frontend, data["test"], cfg()).acc
+    old = tmp_path / "model_only.pt"  # the format before front-ends were saved
+    torch.save(model.state_dict(), old)
+    assert state_equal(model, load_checkpoint(TinyFrontend(), build(seed=8)[1], old))
     with pytest.raises(HarnessError, match="no such file"):
-        load_checkpoint(fresh, tmp_path / "missing.pt")
+        load_checkpoint(fresh_frontend, fresh, tmp_path / "missing.pt")
+
+
+def test_checkpoint_keeps_a_learned_frontends_weights(tmp_path):
+    """`harness train --checkpoint` with a learned front-end: both halves come back."""
+    from harness.models import build_pipeline
+
+    def pipeline() -> tuple[nn.Module, nn.Module]:
+        return build_pipeline("pcen", "seed_cnn", N_CLASSES, frontend_opts={"n_mels": 16},
+                              model_opts={"width": 0.125, "padding": 1})
+
+    frontend, model = pipeline()
+    with torch.no_grad():  # as after training: away from the initial values
+        for p in frontend.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    path = save_checkpoint(frontend, model, tmp_path / "pcen.pt")
+    fresh_frontend, fresh = pipeline()
+    assert not state_equal(frontend, fresh_frontend)
+    load_checkpoint(fresh_frontend, fresh, path)
+    assert state_equal(frontend, fresh_frontend) and state_equal(model, fresh)
+    x = torch.randn(2, T)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(frontend(x)), fresh.eval()(fresh_frontend(x)))
+    old = tmp_path / "model_only.pt"
+    torch.save(model.state_dict(), old)
+    with pytest.raises(HarnessError, match="network's weights only"):
+        load_checkpoint(fresh_frontend, fresh, old)
 
 
 @pytest.mark.parametrize("opts", [{"channels_last": True}, {"amp": True}])
@@ -336,7 +366,7 @@ def test_train_command_json(sc_root, tmp_path, capsys):
     assert report["config"]["lr"] == 4e-4 and report["config"]["beta1"] == 0.95
     assert all(e["lr"] == pytest.approx(4e-4) and e["beta1"] == 0.95 for e in report["epochs"])
     assert report["tested_epoch"] == 2 and report["stop_reason"] == "epoch_cap"
-    assert set(torch.load(ckpt, weights_only=True)) > {"classifier.4.weight"}
+    assert set(torch.load(ckpt, weights_only=True)["model"]) > {"classifier.4.weight"}
 
 
 def test_train_command_errors(sc_root, capsys):

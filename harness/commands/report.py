@@ -25,7 +25,7 @@ from harness.console import console
 from harness.data import SYNTH_SETS, data_dir
 from harness.data.speech_commands import SAMPLE_RATE
 from harness.errors import HarnessError
-from harness.report import streaming
+from harness.report import evaluations, streaming
 from harness.verdicts import MIN_PAIRS
 
 
@@ -237,6 +237,7 @@ def build(name: str, tracking_uri: str, out: Path, default_out: Path,
 
     blocks += robustness.blocks(study)  # [] unless trials ran with robustness = true
     blocks += streaming.blocks(study, table)  # [] unless trials ran with [stream]
+    blocks += evaluations.blocks(study)  # [] unless `harness evaluate` logged runs
 
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for stale in (out / "figures").glob("*.png"):  # a figure this store no longer has

@@ -15,7 +15,6 @@ StreamSettings field (docs/streaming.md).
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 from typing import Any
@@ -28,42 +27,58 @@ from harness.report.runs import resolve_tracking_uri
 from harness.streaming.settings import StreamSettings
 
 
-def run_data(params: dict[str, str]) -> Any:
-    """The run's data set, from its `data.*` params (text; "None" for unset)."""
-    from harness.data import load_splits
-
+def data_params(params: dict[str, str]) -> dict[str, Any]:
+    """A run's `data.*` params as values: text "None" or "" is None, the split seed an int."""
     def value(key: str) -> str | None:
         v = params.get(key)
         return None if v in (None, "None", "") else v
 
-    kwargs: dict[str, Any] = {}
-    if value("data.task") and "task" in inspect.signature(load_splits).parameters:
-        kwargs["task"] = value("data.task")
     seed = value("data.split_seed")
-    return load_splits(value("data.dataset"), value("data.root"), value("data.split") or
-                       "official", int(seed) if seed else 0, **kwargs)
+    return {"data.dataset": value("data.dataset"), "data.root": value("data.root"),
+            "data.split": value("data.split") or "official",
+            "data.split_seed": int(seed) if seed else 0,
+            "data.task": value("data.task") or "words30"}
+
+
+def load_data(p: dict[str, Any]) -> Any:
+    """harness.data.load_splits of `data_params`-shaped values."""
+    from harness.data import load_splits
+
+    return load_splits(p["data.dataset"], p["data.root"], p["data.split"], p["data.split_seed"],
+                       task=p["data.task"])
+
+
+def run_data(params: dict[str, str]) -> Any:
+    """The run's data set, from its `data.*` params (text; "None" for unset)."""
+    return load_data(data_params(params))
+
+
+def find_run(tracking_uri: str | None, run_id: str) -> tuple[Any, Any]:
+    """(MlflowClient, the run) of `run_id`; HarnessError, one line, if the store or run is not
+    there (a missing SQLite file is never created)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    uri = resolve_tracking_uri(tracking_uri)
+    if uri.startswith("sqlite:///") and not os.path.isfile(uri[10:]):
+        raise HarnessError(f"no MLflow store at {uri[10:]} ({uri}); pass --tracking-uri")
+    client = MlflowClient(uri)
+    try:
+        return client, client.get_run(run_id)
+    except MlflowException:
+        raise HarnessError(f"no run {run_id!r} in {uri}; run ids are in `harness ui` or "
+                           "the report's tables") from None
 
 
 def stream(args: argparse.Namespace) -> int:
     """`harness stream RUN_ID`: evaluate, log into the run (unless --no-log), print."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
     from harness.device import resolve_device
     from harness.streaming.evaluate import evaluate_stream
     from harness.streaming.track import log_stream
 
-    uri = resolve_tracking_uri(args.tracking_uri)
-    if uri.startswith("sqlite:///") and not os.path.isfile(uri[10:]):
-        raise HarnessError(f"no MLflow store at {uri[10:]} ({uri}); pass --tracking-uri")
     settings = StreamSettings.from_table({**parse_options(args.set), "enabled": True}, "--set")
     assert settings is not None
-    client = MlflowClient(uri)
-    try:
-        run = client.get_run(args.run_id)
-    except MlflowException:
-        raise HarnessError(f"no run {args.run_id!r} in {uri}; run ids are in `harness ui` or "
-                           "the report's tables") from None
+    client, run = find_run(args.tracking_uri, args.run_id)
     device = resolve_device(args.device)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep stderr clean
     net = load_pipeline(client, args.run_id).to(device)

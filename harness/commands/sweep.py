@@ -149,23 +149,23 @@ def _summary(name: str, by_state: Counter[str], study: Any) -> None:
 
 def ui(args: argparse.Namespace) -> int:
     """The MLflow UI over the harness's store, on 127.0.0.1 unless --host says otherwise."""
-    import os
-    import subprocess
+    import logging
 
     from harness.tracking import resolve_tracking_uri
+    from harness.ui_server import check_port, serve
 
     uri = resolve_tracking_uri(args.tracking_uri)
+    check_port(args.host, args.port)  # one line now, not uvicorn's traceback later
+    logging.getLogger("mlflow.store").setLevel(logging.WARNING)  # a new store's INFO lines
     base = f"http://{args.host}:{args.port}"
-    console.print(f"MLflow UI over {uri} on {base} (Ctrl-C stops it)")
+    console.print(f"MLflow UI over {uri} on {base} (Ctrl-C stops it)", soft_wrap=True)
     for name, link in _links(uri, base):
         console.print(f"  {name}: {link}", markup=False, soft_wrap=True)
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-           "--host", args.host, "--port", str(args.port),
-           "--workers", "1"]  # one person's UI: not MLflow's default of 4 server processes
-    # MLflow 3's job runner (GenAI judges, prompt optimisation: 8 huey processes) serves
-    # nothing the harness logs; it starts only where the user asks for it
-    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
-    return subprocess.run(cmd, check=False, env=env).returncode
+    # one person's UI: one server process, not MLflow's default of 4; uvicorn's own log
+    # at warning (its INFO lines are dropped by harness.ui_server.quiet too)
+    return serve([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+                  "--host", args.host, "--port", str(args.port), "--workers", "1",
+                  "--uvicorn-opts", "--log-level warning"])
 
 
 def _links(tracking_uri: str, base: str) -> list[tuple[str, str]]:

@@ -109,7 +109,7 @@ def train(args: argparse.Namespace) -> int:
                   f"{epochs[-1].stop.replace('_', ' ')} after {len(epochs)}, {done}; "
                   "* = best so far)", highlight=False)
     if args.checkpoint:
-        path = save_checkpoint(model, args.checkpoint)
+        path = save_checkpoint(frontend, model, args.checkpoint)
         console.print(f"tested weights: {path}", highlight=False)
     if args.json:
         # Epoch 1 carries the warm-up (and compilation): medians over the later epochs.
