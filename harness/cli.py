@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     _recipe_args(p)
     p.add_argument("--checkpoint", default=None,
                    help="save the tested weights here, front-end and network "
-                        "(harness.train.load_checkpoint)")
+                        "(harness.checkpoint.load_checkpoint)")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.set_defaults(handler="harness.commands.train:train")
 

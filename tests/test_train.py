@@ -13,6 +13,7 @@ import torch
 from conftest import make_speech_commands
 from torch import nn
 
+from harness.checkpoint import load_checkpoint, save_checkpoint
 from harness.cli import main
 from harness.data import Clips
 from harness.device import resolve_device, seed_everything
@@ -25,8 +26,6 @@ from harness.train import (
     evaluate,
     fit,
     frontend_throughput,
-    load_checkpoint,
-    save_checkpoint,
 )
 
 N_CLASSES = 4

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from harness.checkpoint import save_checkpoint
 from harness.cli import parse_options
 from harness.console import console
 from harness.data import SplitData, load_splits
@@ -31,7 +32,6 @@ from harness.train import (
     evaluate,
     fit,
     frontend_throughput,
-    save_checkpoint,
 )
 
 COLUMNS = ("epoch", "train loss", "train acc", "valid loss", "valid acc", "lr", "clips/s")
