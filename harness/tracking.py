@@ -159,21 +159,18 @@ class Tracker:
         Found by the `trial_number` tag, set when the run is created: a process killed
         before it could note the run's id anywhere else leaves no run open.
         """
-        if not numbers:
-            return
-        running = self.client.search_runs(
-            [self.experiment_id], f"tags.`{ROLE}` = 'trial' and attributes.status = 'RUNNING'",
-            max_results=1000)
-        for run in running:
-            number = int(run.data.tags.get("trial_number", -1))
-            if number in numbers:
-                why = numbers[number] if isinstance(numbers, Mapping) else reason
-                TrialRun(self.client, run.info.run_id).finish("FAIL", why)
+        self._close_running({n: ("FAIL", numbers[n] if isinstance(numbers, Mapping) else reason)
+                             for n in numbers})
 
     def close_finished(self, states: Mapping[int, tuple[str, str]]) -> None:
         """Close the still-RUNNING child runs of trials Optuna has finished: trial number
         -> (state, reason). A worker killed after telling Optuna, before ending its run,
         leaves such a run; it ends with the state Optuna holds."""
+        self._close_running(states)
+
+    def _close_running(self, states: Mapping[int, tuple[str, str]]) -> None:
+        """End each still-RUNNING child run whose trial number is in `states` with its
+        (state, reason)."""
         if not states:
             return
         running = self.client.search_runs(

@@ -26,6 +26,7 @@ from harness.data import SYNTH_SETS, data_dir
 from harness.data.speech_commands import SAMPLE_RATE
 from harness.errors import HarnessError
 from harness.report import evaluations, streaming
+from harness.report.runs import num
 from harness.verdicts import MIN_PAIRS
 
 
@@ -42,9 +43,6 @@ def experiment_name(arg: str) -> str:
     return arg
 
 
-def _num(x: float | None, fmt: str = ".4f") -> str:
-    return "—" if x is None or pd.isna(x) else format(x, fmt)
-
 
 def _ci(low: float | None, high: float | None, fmt: str = ".4f") -> str:
     return "—" if low is None or pd.isna(low) else f"[{format(low, fmt)}, {format(high, fmt)}]"
@@ -54,17 +52,17 @@ def comparison_blocks(table: pd.DataFrame) -> list[Block]:
     """The comparison table with its numbers formatted (comparison.csv keeps them raw)."""
     shown = pd.DataFrame({
         "configuration": table["config"], "complete": table["complete"],
-        "test acc": table["test_acc_mean"].map(_num),
+        "test acc": table["test_acc_mean"].map(num),
         "95% CI": [_ci(lo, hi) for lo, hi in zip(table["test_acc_low"], table["test_acc_high"],
                                                    strict=True)],
-        "valid acc": table["valid_acc_mean"].map(_num),
-        "best epoch": table["best_epoch_mean"].map(lambda x: _num(x, ".1f")),
-        **{name: table[col].map(lambda x: _num(x, ",.0f")) for name, col in (
+        "valid acc": table["valid_acc_mean"].map(num),
+        "best epoch": table["best_epoch_mean"].map(lambda x: num(x, ".1f")),
+        **{name: table[col].map(lambda x: num(x, ",.0f")) for name, col in (
             ("train samples/s", "train_samples_per_s"), ("eval samples/s", "eval_samples_per_s"),
             ("front-end samples/s", "frontend_samples_per_s"), ("peak MB", "peak_memory_mb"),
             ("params", "params"))},
         "MACs": table["macs"].map(lambda x: "—" if pd.isna(x) else f"{x / 1e6:,.1f} M"),
-        "CPU ms": table["latency_ms"].map(lambda x: _num(x, ".2f")),
+        "CPU ms": table["latency_ms"].map(lambda x: num(x, ".2f")),
         "Pareto": table["pareto"].map(lambda on: "yes" if on else ""),
         "pruned": table["pruned"], "failed": table["failed"], "diverged": table["diverged"]})
     return [("h2", "Comparison"),
@@ -97,19 +95,19 @@ def finding_blocks(study: rp.Study, judged: list[rp.Judged], table: pd.DataFrame
     shown = pd.DataFrame({
         "comparison": [f"`{a}` − `{b}`" for a, b in zip(fnd["a"], fnd["b"], strict=True)],
         "pairs": fnd["pairs"], "matched on": fnd["matched_on"].replace("", "—"),
-        "mean difference": fnd["mean_diff"].map(lambda x: _num(x, "+.4f")),
+        "mean difference": fnd["mean_diff"].map(lambda x: num(x, "+.4f")),
         "95% CI": [_ci(lo, hi, "+.4f") for lo, hi in zip(fnd["ci_low"], fnd["ci_high"],
                                                           strict=True)],
-        "p (paired t)": fnd["p_value"].map(lambda x: _num(x, ".3g")),
-        "Holm p": fnd["p_holm"].map(lambda x: _num(x, ".3g")),
-        "TOST p": fnd["tost_p"].map(lambda x: _num(x, ".3g")),
-        "MDD": fnd["mdd"].map(_num),
-        "P(a>b) [95% CI]": [_num(p, ".2f") + (f" {_ci(lo, hi, '.2f')}" if pd.notna(lo) else "")
+        "p (paired t)": fnd["p_value"].map(lambda x: num(x, ".3g")),
+        "Holm p": fnd["p_holm"].map(lambda x: num(x, ".3g")),
+        "TOST p": fnd["tost_p"].map(lambda x: num(x, ".3g")),
+        "MDD": fnd["mdd"].map(num),
+        "P(a>b) [95% CI]": [num(p, ".2f") + (f" {_ci(lo, hi, '.2f')}" if pd.notna(lo) else "")
                             for p, lo, hi in zip(fnd["p_improve"], fnd["p_improve_low"],
                                                  fnd["p_improve_high"], strict=True)],
         "McNemar": fnd["mcnemar"],
         "verdict": [f"**{head}**" for head in (j.verdict.head for j in judged)],
-        "study (one run)": fnd["study_diff"].map(lambda x: _num(x, "+.4f"))})
+        "study (one run)": fnd["study_diff"].map(lambda x: num(x, "+.4f"))})
     recipes = rp.distinct(study.runs, "recipe")
     n_tested = int(fnd["p_holm"].notna().sum())
     blocks += [("p", "Paired difference in test accuracy, complex side (a) minus magnitude side "
@@ -133,7 +131,7 @@ def finding_blocks(study: rp.Study, judged: list[rp.Judged], table: pd.DataFrame
     ref = []
     for fe, acc in rp.STUDY.items():
         mine = table[table["frontend"] == fe]
-        here = "; ".join(f"{_num(r.test_acc_mean)} {_ci(r.test_acc_low, r.test_acc_high)} "
+        here = "; ".join(f"{num(r.test_acc_mean)} {_ci(r.test_acc_low, r.test_acc_high)} "
                          f"(n={r.complete}, {r.config})" for r in mine.itertuples()) or "not run"
         ref.append({"input": fe, "reference study (one run)": f"{acc:.4f}",
                     "this experiment": here})

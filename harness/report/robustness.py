@@ -23,7 +23,7 @@ import pandas as pd
 
 from harness import figures
 from harness.report.finding import compare, family_pairs
-from harness.report.runs import COMPLETE, Study, synthetic
+from harness.report.runs import COMPLETE, Study, num, synthetic
 from harness.stats import PairedStats, holm, mean_interval
 from harness.verdicts import Verdict, decide, withheld
 
@@ -128,9 +128,6 @@ def answer(judged: list[ConditionVerdict]) -> list[str]:
     return lines
 
 
-def _fmt(x: float | None, spec: str = ".4f") -> str:
-    return "—" if x is None or pd.isna(x) else format(x, spec)
-
 
 def blocks(study: Study) -> list[tuple]:
     """The report's robustness section (harness.commands.render blocks); [] when no trial
@@ -148,8 +145,8 @@ def blocks(study: Study) -> list[tuple]:
         name = re.sub(r"[^\w.-]+", "_", fe)
         shown = pd.DataFrame({
             "configuration": g["config"], "condition": g["condition"], "n": g["n"],
-            "mean acc": g["mean"].map(_fmt),
-            "95% CI": [f"[{_fmt(lo)}, {_fmt(hi)}]" if pd.notna(lo) else "—"
+            "mean acc": g["mean"].map(num),
+            "95% CI": [f"[{num(lo)}, {num(hi)}]" if pd.notna(lo) else "—"
                        for lo, hi in zip(g["ci_low"], g["ci_high"], strict=True)]})
         out += [("p", f"**`{fe}`**"), ("table", shown, f"robustness_{name}.csv", g),
                 ("fig", f"robustness_{name}", figures.robustness(g, fe),
@@ -167,10 +164,10 @@ def blocks(study: Study) -> list[tuple]:
     shown = pd.DataFrame({
         "comparison": [f"`{a}` − `{b}`" for a, b in zip(rows["a"], rows["b"], strict=True)],
         "condition": rows["condition"], "pairs": rows["pairs"],
-        "mean difference": rows["mean_diff"].map(lambda x: _fmt(x, "+.4f")),
-        "95% CI": [f"[{_fmt(lo, '+.4f')}, {_fmt(hi, '+.4f')}]" if pd.notna(lo) else "—"
+        "mean difference": rows["mean_diff"].map(lambda x: num(x, "+.4f")),
+        "95% CI": [f"[{num(lo, '+.4f')}, {num(hi, '+.4f')}]" if pd.notna(lo) else "—"
                    for lo, hi in zip(rows["ci_low"], rows["ci_high"], strict=True)],
-        "Holm p": rows["p_holm"].map(lambda x: _fmt(x, ".3g")),
+        "Holm p": rows["p_holm"].map(lambda x: num(x, ".3g")),
         "verdict": [f"**{j.verdict.head}**" for j in judged]})
     return [*out,
             ("p", "Each condition's paired difference (complex side minus magnitude side, over "

@@ -320,3 +320,8 @@ def example_clip(dataset: str | None, root: str | None, word: str | None = None
         if len(idx):
             return np.asarray(clips.audio[idx[0]]), data.dataset, word
     raise HarnessError(f"{data.dataset} has no clip of {word!r}")
+
+
+def num(x: object, fmt: str = ".4f") -> str:
+    """A table cell: `x` formatted, or an em dash for a missing value (None, NaN)."""
+    return "—" if x is None or pd.isna(x) else format(x, fmt)

@@ -21,7 +21,7 @@ import dataclasses
 import pandas as pd
 
 from harness.report.finding import MCNEMAR_COLUMNS, Judged, compare, family_pairs
-from harness.report.runs import COMPLETE, Study, artifact_csv, synthetic
+from harness.report.runs import COMPLETE, Study, artifact_csv, num, synthetic
 from harness.stats import holm, mean_interval
 from harness.verdicts import decide, withheld
 
@@ -90,9 +90,6 @@ def stream_judge(study: Study) -> list[Judged]:
     return out
 
 
-def _f(x: object, fmt: str = ".3f") -> str:
-    return "—" if x is None or pd.isna(x) else format(x, fmt)
-
 
 def blocks(study: Study, comparison: pd.DataFrame) -> list[tuple]:
     """The section's blocks ([] when no trial has stream metrics); colours follow the
@@ -105,15 +102,15 @@ def blocks(study: Study, comparison: pd.DataFrame) -> list[tuple]:
 
     acc = comparison.set_index("config")["test_acc_mean"]
     shown = pd.DataFrame({"configuration": table["config"], "trials": table["n"],
-                          "clip test acc": table["config"].map(acc).map(_f), **{
-        name: [f"{_f(m)} [{_f(lo)}, {_f(hi)}]" if pd.notna(lo) else _f(m) for m, lo, hi in zip(
+                          "clip test acc": table["config"].map(acc).map(num), **{
+        name: [f"{num(m)} [{num(lo)}, {num(hi)}]" if pd.notna(lo) else num(m) for m, lo, hi in zip(
             table[f"{col}_mean"], table[f"{col}_low"], table[f"{col}_high"], strict=True)]
         for col, name in SHOWN},
-        "clip MMACs": (table["stream_clip_macs"] / 1e6).map(lambda x: _f(x, ".2f")),
-        "stream MMACs/s": (table["stream_macs_per_audio_s"] / 1e6).map(lambda x: _f(x, ".1f")),
-        "CPU s per audio s": table["stream_cpu_s_per_audio_s"].map(lambda x: _f(x, ".4f")),
-        "audio s/s (device)": table["stream_audio_s_per_s"].map(lambda x: _f(x, ",.0f")),
-        "stream hours": table["stream_hours"].map(lambda x: _f(x, ".2f"))})
+        "clip MMACs": (table["stream_clip_macs"] / 1e6).map(lambda x: num(x, ".2f")),
+        "stream MMACs/s": (table["stream_macs_per_audio_s"] / 1e6).map(lambda x: num(x, ".1f")),
+        "CPU s per audio s": table["stream_cpu_s_per_audio_s"].map(lambda x: num(x, ".4f")),
+        "audio s/s (device)": table["stream_audio_s_per_s"].map(lambda x: num(x, ",.0f")),
+        "stream hours": table["stream_hours"].map(lambda x: num(x, ".2f"))})
     judged = stream_judge(study)
     out: list[tuple] = [
         ("h2", "Streaming: false rejects at a false-alarm budget"),
