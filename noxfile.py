@@ -5,7 +5,7 @@
     nox -s report [-- EXP]        # rebuild reports/<EXP>/ from MLflow
     nox -s ui                     # MLflow UI over runs/
     nox -s bench                  # pytest-benchmark throughput checks
-    nox -s lint                   # ruff
+    nox -s lint                   # ruff and the import contract (lint-imports)
 """
 
 from __future__ import annotations
@@ -61,9 +61,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def lint(session: nox.Session) -> None:
-    """ruff check over the whole project."""
+    """ruff over the whole project, then the import contract (pyproject's [tool.importlinter]:
+    the stages import only downward, no import cycles)."""
     _install(session, only_group="lint")
     session.run("ruff", "check", ".")
+    session.run("lint-imports")
 
 
 @nox.session(python=PYTHON, default=False)

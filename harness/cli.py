@@ -72,7 +72,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 def _recipe_args(p: argparse.ArgumentParser) -> None:
     """--recipe and one flag per recipe key; each flag's default is the recipe's value."""
-    from harness.recipes import DEFAULT_RECIPE, KEY_TYPES, RECIPES
+    from harness.training.recipes import DEFAULT_RECIPE, KEY_TYPES, RECIPES
 
     names = RECIPES.list()
     shown = "; ".join(f"{n}: {RECIPES.describe(n).rstrip('.')}" for n in names)
@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     _recipe_args(p)
     p.add_argument("--checkpoint", default=None,
                    help="save the tested weights here, front-end and network "
-                        "(harness.checkpoint.load_checkpoint)")
+                        "(harness.training.checkpoint.load_checkpoint)")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.set_defaults(handler="harness.commands.train:train")
 

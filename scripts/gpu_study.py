@@ -22,8 +22,8 @@ benchmarks' there too); --work the data set, its cache, the Optuna journal and M
    (the table then says how many trials finished).
 `table` prints the CUDA tests' summary line, the benchmark rows (bench_*.json) and one line
 per trial from MLflow, then the study's wall time against its FLOP floor: the counted
-training FLOPs (`harness.gpu_stats.train_flops_per_sample` per front-end x 40 epochs x
-303 x 128 clips x 3 seeds) over the GPU's peak (`harness.gpu_stats.PEAK_TFLOPS`).
+training FLOPs (`harness.training.gpu_stats.train_flops_per_sample` per front-end x 40 epochs x
+303 x 128 clips x 3 seeds) over the GPU's peak (`harness.training.gpu_stats.PEAK_TFLOPS`).
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def table(out: Path, peak_override: float | None = None) -> None:
     """The closing table: CUDA tests, benchmark rows, trials, the study against its floor."""
     import torch
 
-    from harness.gpu_stats import peak_tflops, train_flops_per_sample
+    from harness.training.gpu_stats import peak_tflops, train_flops_per_sample
 
     device = (torch.cuda.get_device_name() if torch.cuda.is_available()
               else "cpu (no GPU: a rehearsal, not a GPU figure)")
@@ -227,7 +227,7 @@ def table(out: Path, peak_override: float | None = None) -> None:
     if peak is None:
         print(f"fraction of the FLOP floor: no peak known for {device}")
         return
-    label = "assumed" if peak_override else "harness.gpu_stats.PEAK_TFLOPS"
+    label = "assumed" if peak_override else "harness.training.gpu_stats.PEAK_TFLOPS"
     floor = planned / (peak * 1e12)
     print(f"FLOP floor at {peak:.0f} TFLOP/s ({label}): {floor:.3g} s for the whole study; "
           f"reached {done_flops / (peak * 1e12) / wall:.1%} of it "

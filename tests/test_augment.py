@@ -1,4 +1,4 @@
-"""Augmentation (harness.augment) with real torch: shift, noise mixing, SpecAugment, in fit."""
+"""Augmentation (training.augment), real torch: shift, noise mixing, SpecAugment, in fit."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 import torch
 from test_train import TinyCNN, TinyFrontend, tones
 
-from harness.augment import Augmenter, bands, shift
 from harness.data.background import read_noise
 from harness.errors import HarnessError
 from harness.frontends import create_frontend
-from harness.recipes import RECIPES, Recipe
-from harness.train import TrainConfig, fit
+from harness.training.augment import Augmenter, bands, shift
+from harness.training.loop import TrainConfig, fit
+from harness.training.recipes import RECIPES, Recipe
 
 CPU = torch.device("cpu")
 OFF = RECIPES.create("as_ran")
@@ -158,7 +158,7 @@ def test_fit_off_is_unchanged_and_on_is_seeded(speech_commands) -> None:
 
 
 def test_augmentation_keys_are_typed_sweepable_train_keys(tmp_path) -> None:
-    from harness.experiment_file import load_experiment
+    from harness.sweep.experiment_file import load_experiment
 
     def exp(train: str, space: str = 'frontend = ["complex"]'):
         path = tmp_path / "aug.toml"

@@ -1,4 +1,4 @@
-"""Cost of every entry (harness.cost): MACs with FFTs, params, latency, `harness list`
+"""Cost of every entry (harness.models.cost): MACs with FFTs, params, latency, `harness list`
 columns, and the per-trial cost metrics a sweep logs to MLflow."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import torch
 from test_sweep import new_tracking_uri, runs, tiny_experiment
 
 from harness.cli import main
-from harness.cost import cost, count_macs, frontend_cost, latency_ms, log_cost
 from harness.frontends import create_frontend
 from harness.models import build_pipeline, create_model
+from harness.models.cost import cost, count_macs, frontend_cost, latency_ms, log_cost
 from harness.report import pareto_front
-from harness.tracking import Tracker
+from harness.tracking.runs import Tracker
 
 torch.set_num_threads(1)
 

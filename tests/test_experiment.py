@@ -9,8 +9,8 @@ import optuna
 import pytest
 
 from harness.errors import HarnessError
-from harness.experiment import Range, check_pipelines
-from harness.experiment_file import load_experiment
+from harness.sweep.experiment import Range, check_pipelines
+from harness.sweep.experiment_file import load_experiment
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "experiments").glob("*.toml"))
@@ -110,7 +110,7 @@ def test_a_key_added_with_a_default_does_not_fork_the_study(tmp_path: Path) -> N
     """The study's identity is what the file gives, not the defaults filled in beside it."""
     import dataclasses
 
-    from harness.sweep import SweepPlan
+    from harness.sweep.queue import SweepPlan
 
     exp = load_experiment(write(tmp_path, GOOD))
     later = dataclasses.replace(exp, fixed={**exp.fixed, "a_new_key": 1.5})  # a new default

@@ -12,12 +12,12 @@ from test_sweep import new_tracking_uri, runs, tiny_experiment
 
 from harness import report as rp
 from harness.cli import main
-from harness.divergence import DIVERGED_FACTOR, diverged, mark
 from harness.errors import HarnessError
-from harness.experiment import check_pipelines
-from harness.experiment_file import load_experiment
 from harness.models import create_model
-from harness.tracking import Tracker
+from harness.sweep.experiment import check_pipelines
+from harness.sweep.experiment_file import load_experiment
+from harness.tracking.runs import Tracker
+from harness.training.divergence import DIVERGED_FACTOR, diverged, mark
 
 
 def experiment(tmp_path: Path, train: str = "", space: str = "", search: str = "") -> Path:

@@ -12,7 +12,7 @@ from test_sweep import load_study, new_tracking_uri, runs, tiny_experiment
 
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.stores import repair_journal
+from harness.sweep.stores import repair_journal
 
 pytestmark = pytest.mark.slow
 

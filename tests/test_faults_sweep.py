@@ -16,10 +16,10 @@ from test_sweep_processes import env
 
 from harness import report as rp
 from harness.cli import main
-from harness.experiment_file import load_experiment
-from harness.faults import MAX_RETRY, FirstFailures
-from harness.sweep import Study, SweepPlan, prepare
-from harness.tracking import Tracker
+from harness.sweep.experiment_file import load_experiment
+from harness.sweep.faults import MAX_RETRY, FirstFailures
+from harness.sweep.queue import Study, SweepPlan, prepare
+from harness.tracking.runs import Tracker
 
 pytestmark = pytest.mark.slow
 
@@ -140,9 +140,9 @@ def test_retry_failed_requeues_fail_trials(tmp_path: Path, tracking_uri: str,
 
 KILL_ME = """
 import os, signal, sys
-from harness.experiment_file import load_experiment
-from harness.sweep import Study, SweepPlan
-from harness.tracking import Tracker
+from harness.sweep.experiment_file import load_experiment
+from harness.sweep.queue import Study, SweepPlan
+from harness.tracking.runs import Tracker
 plan = SweepPlan.create(load_experiment(sys.argv[1]), None, sys.argv[2])
 study = Study(plan)
 tracker = Tracker("tiny", sys.argv[2])

@@ -10,9 +10,9 @@ import torch
 from mlflow.tracking import MlflowClient
 from test_sweep import new_tracking_uri
 
-from harness.gpu_stats import GPU_METRICS, THROUGHPUT_METRICS, GpuSampler, trial_metrics
-from harness.tracking import Tracker
-from harness.train import EpochResult
+from harness.tracking.runs import Tracker
+from harness.training.gpu_stats import GPU_METRICS, THROUGHPUT_METRICS, GpuSampler, trial_metrics
+from harness.training.loop import EpochResult
 
 
 def epoch(n: int, seconds: float, rate: float) -> EpochResult:

@@ -28,10 +28,10 @@ from test_train import build, cfg, tones
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import harness
-import harness.train as train_mod
-from harness.device import DeviceClips
-from harness.recipes import build_optimizer
-from harness.train import _evaluate, prepare, train_epoch
+import harness.training.loop as train_mod
+from harness.training.device import DeviceClips
+from harness.training.loop import _evaluate, prepare, train_epoch
+from harness.training.recipes import build_optimizer
 
 HARNESS = str(Path(harness.__file__).parent)
 TORCH = str(Path(torch.__file__).parent)
@@ -58,7 +58,7 @@ class HostReads(TorchDispatchMode):
 
 
 def _caller(frame: FrameType | None) -> str | None:
-    """'train.py:train_epoch' when harness code made the call; None for torch's own."""
+    """'loop.py:train_epoch' when harness code made the call; None for torch's own."""
     while frame is not None:
         name = frame.f_code.co_filename
         if name == __file__ or (name.startswith(TORCH) and name.endswith(TRANSPARENT)):
@@ -109,17 +109,17 @@ def test_harness_reads_no_value_per_step(clips, monkeypatch: pytest.MonkeyPatch)
     for steps in (8, 24):
         # The NaN check every 4 steps, then the mean loss and the hits at the end.
         assert count_reads(lambda s=steps: run_train(s)) == {
-            "train.py:train_epoch": steps // 4 + 2}
+            "loop.py:train_epoch": steps // 4 + 2}
     # Validation: the loss sum once, however many batches (2 or 6 batches of 4 clips).
     assert count_reads(lambda: run_eval(8)) == count_reads(lambda: run_eval(24)) == {
-        "train.py:_evaluate": 1}
+        "loop.py:_evaluate": 1}
 
 
 def test_the_counter_sees_a_read_per_step(clips, monkeypatch: pytest.MonkeyPatch) -> None:
     """The counter's own check: with the NaN check every step, it counts a read per step."""
     monkeypatch.setattr(train_mod, "CHECK_EVERY", 1)
     run_train, _ = pass_runner(clips, "cpu", batch=4)
-    assert count_reads(lambda: run_train(6)) == {"train.py:train_epoch": 6 + 2}
+    assert count_reads(lambda: run_train(6)) == {"loop.py:train_epoch": 6 + 2}
 
 
 @pytest.mark.cuda

@@ -11,8 +11,8 @@ from test_sweep import load_study, new_tracking_uri, runs, tiny_experiment
 
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.experiment_file import load_experiment
-from harness.logged_model import DROPPED, load_pipeline, model_id_of
+from harness.sweep.experiment_file import load_experiment
+from harness.tracking.logged_model import DROPPED, load_pipeline, model_id_of
 
 
 def with_tracking(path: Path, models: str) -> Path:

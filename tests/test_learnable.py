@@ -1,5 +1,5 @@
 """Learnable front-ends: registry metadata, learned_stft == complex at init, what each
-computes, and that their parameters train with the model (harness.train.fit)."""
+computes, and that their parameters train with the model (harness.training.loop.fit)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from harness.data import Clips
 from harness.frontends import FRONTENDS, PCEN, create_frontend, list_frontends
 from harness.frontends.filterbanks import gabor_init
 from harness.models import build_pipeline
-from harness.train import TrainConfig, fit
+from harness.training.loop import TrainConfig, fit
 
 torch.set_num_threads(1)
 
@@ -107,7 +107,7 @@ def test_sincnet_filters_pass_their_band() -> None:
 
 @pytest.mark.parametrize("name", sorted(LEARNABLE))
 def test_parameters_change_after_one_step_of_fit(name: str) -> None:
-    """One epoch of one batch through harness.train.fit: every front-end tensor moves."""
+    """One epoch of one batch through harness.training.loop.fit: every front-end tensor moves."""
     torch.manual_seed(0)
     frontend, model = build_pipeline(name, "res8", n_classes=3, frontend_opts=SMALL[name],
                                      model_opts=dict(n_maps=4))

@@ -14,10 +14,10 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from harness import lineage, ui_view
 from harness.data import load_splits, prepare
-from harness.logged_model import load_pipeline, model_id_of
-from harness.tracking import Tracker
+from harness.tracking import lineage, ui_view
+from harness.tracking.logged_model import load_pipeline, model_id_of
+from harness.tracking.runs import Tracker
 
 
 def test_run_names_read_as_the_configuration() -> None:

@@ -1,4 +1,4 @@
-"""harness report / inspect: known numbers logged through harness.tracking, read back exactly.
+"""harness report / inspect: known numbers logged through harness.tracking.runs, read back exactly.
 
 The store is written once per module by the same Tracker the sweep uses, so the
 test also holds the report to the tracking layout of docs/architecture.md.
@@ -20,12 +20,12 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 from statsmodels.stats.weightstats import ttost_paired
 
-from harness import figures
 from harness import report as rp
 from harness.cli import main
 from harness.commands.report import experiment_name
 from harness.errors import HarnessError
-from harness.tracking import DEFAULT_MARGIN, Tracker
+from harness.report import figures
+from harness.tracking.runs import DEFAULT_MARGIN, Tracker
 
 LABELS = ["no", "off", "on", "yes"]
 CM = np.array([[8, 1, 1, 0], [2, 7, 0, 1], [0, 3, 7, 0], [0, 0, 4, 6]])
@@ -56,7 +56,7 @@ PRED |= {("power", 1): wrong(list(range(10, 20)))}
 
 
 def t_interval(x: list[float]) -> tuple[float, float, float]:
-    """The 95% t-interval computed here, independently of harness.stats."""
+    """The 95% t-interval computed here, independently of harness.report.stats."""
     m, half = np.mean(x), sps.t.ppf(0.975, len(x) - 1) * np.std(x, ddof=1) / math.sqrt(len(x))
     return m, m - half, m + half
 
@@ -345,4 +345,6 @@ def test_stft_figure_shows_what_the_network_sees() -> None:
                       return_complex=True) / window.pow(2).sum().sqrt()
     assert ours.shape == (257, 101)
     expected = 10 * np.log10(np.maximum(spec.abs().numpy() ** 2, 1e-10))
-    np.testing.assert_allclose(ours, expected, atol=1e-3)
+    # float32 features against a float64 reference: near a spectral null (-80 dB) the dB
+    # values differ by ~1e-3 in absolute terms, 1e-5 relative.
+    np.testing.assert_allclose(ours, expected, atol=1e-3, rtol=1e-4)

@@ -1,4 +1,4 @@
-"""The report's robustness section: known robust_* metrics logged through harness.tracking."""
+"""The report's robustness section: known robust_* metrics logged through harness.tracking.runs."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from test_sweep import new_tracking_uri
 
 from harness import report as rp
 from harness.cli import main
+from harness.evaluation.robustness import metric_names
 from harness.report import robustness as rr
-from harness.robustness import metric_names
-from harness.tracking import Tracker
+from harness.tracking.runs import Tracker
 
 SEEDS = range(5)
 CLEAN = np.array([0.90, 0.92, 0.94, 0.91, 0.93])  # complex, per seed

@@ -1,4 +1,4 @@
-"""Robustness evaluation (harness.robustness): SNR mixing, fixed noise draws, sweep metrics."""
+"""harness.evaluation.robustness: SNR mixing, fixed noise draws, sweep metrics."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from test_train import TinyCNN, TinyFrontend, tones
 
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.robustness import metric_names, mix_at_snr, noise_picks, robustness
-from harness.train import TrainConfig, evaluate, fit
+from harness.evaluation.robustness import metric_names, mix_at_snr, noise_picks, robustness
+from harness.training.loop import TrainConfig, evaluate, fit
 
 
 def test_mix_reaches_the_snr_and_leaves_silence_alone() -> None:

@@ -1,4 +1,4 @@
-"""harness.stats and harness.verdicts: every number checked against statsmodels, scipy or
+"""report.stats and report.verdicts: every number checked against statsmodels, scipy or
 by hand; every verdict rule on constructed statistics and on constructed run tables."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from statsmodels.stats.weightstats import ttost_paired
 
 from harness import report as rp
 from harness.errors import HarnessError
-from harness.stats import (
+from harness.report.stats import (
     BOOTSTRAP_RESAMPLES,
     PairedStats,
     holm,
@@ -28,8 +28,7 @@ from harness.stats import (
     probability_of_improvement,
     t_quantile,
 )
-from harness.tracking import DEFAULT_MARGIN
-from harness.verdicts import (
+from harness.report.verdicts import (
     BETTER,
     EQUIVALENT,
     FEW_PAIRS,
@@ -42,6 +41,7 @@ from harness.verdicts import (
     decide,
     withheld,
 )
+from harness.tracking.runs import DEFAULT_MARGIN
 
 A = np.array([0.90, 0.92, 0.94, 0.91, 0.93])
 D = {  # paired differences a - b (accuracy), n = 5, margin 0.005

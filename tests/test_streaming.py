@@ -202,7 +202,7 @@ def test_settings_from_a_table() -> None:
 
 
 def test_experiment_file_stream_table(tmp_path: Path) -> None:
-    from harness.experiment_file import load_experiment
+    from harness.sweep.experiment_file import load_experiment
 
     base = 'name = "s"\n[train]\nmodel = "seed_cnn"\nfrontend = "complex"\n'
     plain = tmp_path / "plain.toml"

@@ -1,5 +1,5 @@
 """The streaming evaluation end to end: a sweep with [stream] on, the report's section, and
-`harness stream RUN_ID` on a pipeline logged as a sweep logs it (harness.logged_model), all
+`harness stream RUN_ID` on a pipeline logged as a sweep logs it (harness.tracking.logged_model), all
 against a real SQLite MLflow store and real WAV folders."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from test_sweep import new_tracking_uri, runs, tiny_experiment
 
 from harness.cli import main
 from harness.data import load_splits
-from harness.logged_model import log_pipeline
 from harness.models import build_pipeline
-from harness.tracking import Tracker
-from harness.train import TrainConfig, fit
+from harness.tracking.logged_model import log_pipeline
+from harness.tracking.runs import Tracker
+from harness.training.loop import TrainConfig, fit
 
 pytestmark = pytest.mark.slow
 STREAM = "\n[stream]\nenabled = true\nseconds = 30\nhop_ms = 200\ndensity = 8\n"

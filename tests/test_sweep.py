@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 from harness.cli import main
-from harness.tracking import Tracker
+from harness.tracking.runs import Tracker
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCH_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "beta1",

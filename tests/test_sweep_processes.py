@@ -19,7 +19,7 @@ import pytest
 from test_sweep import REPO, complete_params, load_study, new_tracking_uri, runs, tiny_experiment
 
 from harness.cli import main
-from harness.gpu_stats import GPU_METRICS
+from harness.training.gpu_stats import GPU_METRICS
 
 pytestmark = pytest.mark.slow
 

@@ -166,7 +166,7 @@ def test_kws12_sweep_logs_task_and_test_set(kws_folder: Path, tmp_path: Path,
     from mlflow.tracking import MlflowClient
     from test_sweep import new_tracking_uri, runs
 
-    from harness.experiment_file import load_experiment
+    from harness.sweep.experiment_file import load_experiment
 
     path = tmp_path / "kws.toml"
     path.write_text(f"""

@@ -13,13 +13,12 @@ import torch
 from conftest import make_speech_commands
 from torch import nn
 
-from harness.checkpoint import load_checkpoint, save_checkpoint
 from harness.cli import main
 from harness.data import Clips
-from harness.device import resolve_device, seed_everything
 from harness.errors import HarnessError
-from harness.lr_find import lr_range_test, write_lr_find
-from harness.train import (
+from harness.training.checkpoint import load_checkpoint, save_checkpoint
+from harness.training.device import resolve_device, seed_everything
+from harness.training.loop import (
     DivergedError,
     EpochResult,
     TrainConfig,
@@ -27,6 +26,7 @@ from harness.train import (
     fit,
     frontend_throughput,
 )
+from harness.training.lr_find import lr_range_test, write_lr_find
 
 N_CLASSES = 4
 T = 4000  # 0.25 s at 16 kHz: the trainer does not care about the clip length
@@ -284,7 +284,7 @@ def test_speed_options_stay_correct_on_cpu(data, opts):
 @pytest.mark.parametrize("staged", [False, True])
 def test_cuda_paths(data, staged, monkeypatch):
     # staged: the data "does not fit", so batches go through pinned memory.
-    monkeypatch.setattr("harness.device.DEVICE_DATA_FRACTION", 0.0 if staged else 0.5)
+    monkeypatch.setattr("harness.training.device.DEVICE_DATA_FRACTION", 0.0 if staged else 0.5)
     frontend, model = build()
     opts = {"device": "cuda", "amp": True, "channels_last": True}
     results = list(fit(model, frontend, data["train"], data["valid"], cfg(**opts)))
@@ -394,7 +394,7 @@ def test_lr_find_command_writes_csv_and_png(sc_root, tmp_path, capsys):
 
 def test_as_ran_values_reach_the_optimizer_and_stay(data):
     """as_ran: Adam at a constant 4e-4 with betas (0.95, 0.999), as the post's code ran."""
-    from harness.recipes import RECIPES, build_optimizer
+    from harness.training.recipes import RECIPES, build_optimizer
 
     recipe = RECIPES.create("as_ran")
     model = TinyCNN()
@@ -410,7 +410,7 @@ def test_as_ran_values_reach_the_optimizer_and_stay(data):
 
 def test_as_written_starts_where_as_ran_stayed_then_cycles():
     """One-cycle's state at step 0 is as_ran's for the whole run: lr 1e-2 / 25, beta1 0.95."""
-    from harness.recipes import RECIPES, build_optimizer
+    from harness.training.recipes import RECIPES, build_optimizer
 
     optimizer, scheduler = build_optimizer(TinyCNN().parameters(), RECIPES.create("as_written"),
                                            steps_per_epoch=10)
@@ -448,7 +448,7 @@ def test_min_delta_needs_a_real_improvement(data):
 
 
 def test_stop_reasons_and_the_convergence_rule():
-    from harness.recipes import converged
+    from harness.training.recipes import converged
 
     def run(*rows: tuple[float, bool, str]) -> list[EpochResult]:
         return [EpochResult(epoch=i + 1, train_loss=1, train_acc=0, valid_loss=1, valid_acc=0,
@@ -485,7 +485,7 @@ def test_list_recipes_shows_every_value(capsys) -> None:
 def test_workers_share_the_cores_out() -> None:
     import os
 
-    from harness.worker import threads_per_worker
+    from harness.sweep.worker import threads_per_worker
 
     cores = len(os.sched_getaffinity(0))
     assert threads_per_worker(1) == cores
@@ -494,7 +494,7 @@ def test_workers_share_the_cores_out() -> None:
 
 def test_honk_res15_recipe_is_sgd_with_a_step_schedule() -> None:
     """Honk's res15 command: SGD momentum 0.9, wd 1e-5, LR 0.1 -> 0.01 -> 0.001 at 3000, 6000."""
-    from harness.recipes import RECIPES, build_optimizer
+    from harness.training.recipes import RECIPES, build_optimizer
 
     recipe = RECIPES.create("honk_res15")
     assert (recipe.epochs, recipe.batch_size, recipe.shift_ms, recipe.noise_prob,

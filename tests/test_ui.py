@@ -25,7 +25,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from harness.report import load, verdict_lines
-from harness.ui_view import WORKFLOW
+from harness.tracking.ui_view import WORKFLOW
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]

@@ -44,9 +44,9 @@ def eval_params(args: argparse.Namespace, trial: dict[str, str]) -> dict[str, An
 
 def evaluate(args: argparse.Namespace) -> int:
     """Load the trial's pipeline, test it, log the evaluation run, print a summary."""
-    from harness.device import resolve_device
-    from harness.evaluation import clips_of, evaluate_on, label_map, log_evaluation
-    from harness.logged_model import load_pipeline
+    from harness.evaluation.other_data import clips_of, evaluate_on, label_map, log_evaluation
+    from harness.tracking.logged_model import load_pipeline
+    from harness.training.device import resolve_device
 
     client, run = find_run(args.tracking_uri, args.run_id)
     role = run.data.tags.get("harness.role", "trial")

@@ -6,7 +6,7 @@
     python -m harness list recipes          # every recipe's values
 
 Front-ends show their channels, output shape, parameters and MACs for one second of
-audio; models their parameters and MACs (multiply-accumulates per clip, `harness.cost`)
+audio; models their parameters and MACs (multiply-accumulates per clip, `harness.models.cost`)
 when built for their default input (`harness.models.default_frontend`: the paper's, e.g.
 40 MFCC for res8, else `complex` at its defaults, `waveform` for a 1-D model) and 30
 classes. Latency (median ms, batch 1, one CPU thread) only with `--latency`. The table
@@ -31,8 +31,8 @@ SPECTRAL, RAW = "complex", "waveform"  # the front-ends models are counted with
 def frontend_rows(pattern: str = "*", latency: bool = False) -> list[dict[str, Any]]:
     """One dict per front-end matching `pattern`: name, channels, shape, params, macs,
     latency_ms (None unless `latency`), family, learns, source, description."""
-    from harness.cost import frontend_cost
     from harness.frontends import FRONTENDS, create_frontend
+    from harness.models.cost import frontend_cost
 
     rows = []
     for name in FRONTENDS.list(pattern):
@@ -50,8 +50,8 @@ def model_rows(pattern: str = "*", latency: bool = False) -> list[dict[str, Any]
     """One dict per model matching `pattern`: name, params, macs, latency_ms (None unless
     `latency`), frontend (its default input) and its options, input shape, family, source,
     description."""
-    from harness.cost import model_cost
     from harness.models import MODELS, build_pipeline, default_frontend
+    from harness.models.cost import model_cost
 
     rows = []
     for name in MODELS.list(pattern):
@@ -72,7 +72,7 @@ def recipe_rows(pattern: str = "*") -> list[dict[str, Any]]:
     description."""
     import dataclasses
 
-    from harness.recipes import RECIPES
+    from harness.training.recipes import RECIPES
 
     return [{"name": name, **dataclasses.asdict(RECIPES.create(name)),
              "source": RECIPES.info(name).source, "description": RECIPES.describe(name)}

@@ -18,22 +18,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import figures
 from harness import report as rp
 from harness.commands.render import Block, to_html, to_markdown
 from harness.console import console
 from harness.data import SYNTH_SETS, data_dir
 from harness.data.speech_commands import SAMPLE_RATE
 from harness.errors import HarnessError
-from harness.report import evaluations, streaming
+from harness.plotting import colors_for
+from harness.report import evaluations, figures, streaming
 from harness.report.runs import num
-from harness.verdicts import MIN_PAIRS
+from harness.report.verdicts import MIN_PAIRS
 
 
 def experiment_name(arg: str) -> str:
     """An experiment name as is, or a TOML file (path, or NAME.toml in experiments/): its `name`."""
     if arg.endswith(".toml") or Path(arg).is_file():
-        from harness.experiment_file import resolve_path
+        from harness.sweep.experiment_file import resolve_path
 
         path = resolve_path(arg)
         try:
@@ -71,8 +71,8 @@ def comparison_blocks(table: pd.DataFrame) -> list[Block]:
                   "trials of each trial's last epoch, peak MB the maximum. Pruned, failed and "
                   "diverged (exploding or non-finite loss) trials are counted in their own "
                   "columns and never averaged in. Cost per clip "
-                  "(harness.cost): params of front-end and model, MACs, batch-1 latency on one "
-                  "CPU thread; Pareto marks the configurations no other beats in both accuracy "
+                  "(harness.models.cost): params of front-end and model, MACs, batch-1 latency on "
+                  "one CPU thread; Pareto marks the configurations no other beats in both accuracy "
                   "and MACs."),
             ("table", shown, "comparison.csv")]
 
@@ -165,7 +165,7 @@ def finding_blocks(study: rp.Study, judged: list[rp.Judged], table: pd.DataFrame
 
 def figure_blocks(study: rp.Study, table: pd.DataFrame) -> list[Block]:
     """Curves, accuracy with CIs, accuracy vs speed, the best run's confusions, one clip."""
-    colors = figures.colors_for(list(table["config"]))  # best first, as in the table
+    colors = colors_for(list(table["config"]))  # best first, as in the table
     done = study.runs[study.runs["state"] == rp.COMPLETE]
     blocks: list[Block] = [("h2", "Figures")]
     curves = rp.valid_curves(study)
@@ -263,8 +263,8 @@ def build(name: str, tracking_uri: str, out: Path, default_out: Path,
 
 def report(args: argparse.Namespace) -> int:
     """`harness report EXPERIMENT`: rebuild reports/<experiment>/ (or --out) from MLflow."""
-    from harness.preflight import writable_dir
-    from harness.stores import plan_disagreement
+    from harness.sweep.preflight import writable_dir
+    from harness.sweep.stores import plan_disagreement
 
     name = experiment_name(args.experiment)
     default_out = Path("reports") / name
@@ -285,7 +285,7 @@ def _publish(study: rp.Study, judged: list[rp.Judged], table: pd.DataFrame, out:
     """The report on the study's parent run in MLflow: description, summary metrics, files."""
     from mlflow.tracking import MlflowClient
 
-    from harness import ui_view
+    from harness.tracking import ui_view
 
     client = MlflowClient(tracking_uri=study.tracking_uri)
     parent = ui_view.parent_run_id(client, study.name)
@@ -299,7 +299,7 @@ def inspect(args: argparse.Namespace) -> int:
     # without --dataset, --root's folders give the words; with neither, the offline set
     dataset = args.dataset or (None if args.root else "synth_commands")
     audio, name, word = rp.example_clip(dataset, args.root, args.word)
-    from harness.preflight import writable_dir
+    from harness.sweep.preflight import writable_dir
 
     out = writable_dir(Path(args.out), "--out", "figure folder")
     path = out / (re.sub(r"[^\w.-]+", "_", f"{name}_{word}") + ".png")

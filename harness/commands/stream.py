@@ -22,9 +22,9 @@ from typing import Any
 from harness.cli import parse_options
 from harness.console import console
 from harness.errors import HarnessError
-from harness.logged_model import load_pipeline
 from harness.report.runs import resolve_tracking_uri
 from harness.streaming.settings import StreamSettings
+from harness.tracking.logged_model import load_pipeline
 
 
 def data_params(params: dict[str, str]) -> dict[str, Any]:
@@ -72,9 +72,9 @@ def find_run(tracking_uri: str | None, run_id: str) -> tuple[Any, Any]:
 
 def stream(args: argparse.Namespace) -> int:
     """`harness stream RUN_ID`: evaluate, log into the run (unless --no-log), print."""
-    from harness.device import resolve_device
     from harness.streaming.evaluate import evaluate_stream
     from harness.streaming.track import log_stream
+    from harness.training.device import resolve_device
 
     settings = StreamSettings.from_table({**parse_options(args.set), "enabled": True}, "--set")
     assert settings is not None

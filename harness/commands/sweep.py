@@ -22,15 +22,15 @@ from harness.errors import HarnessError
 def sweep(args: argparse.Namespace) -> int:
     """Run or resume the study of one experiment file; one line per finished trial."""
     from harness.cli import parse_options
-    from harness.experiment import check_pipelines
-    from harness.experiment_file import load_experiment
-    from harness.faults import FirstFailures
-    from harness.preflight import check_sweep
-    from harness.recipes import resolve
     from harness.signals import stop_on_sigterm
-    from harness.stores import plan_disagreement
-    from harness.sweep import Study, SweepPlan, finish, prepare
-    from harness.worker import new_budget, run_workers, work
+    from harness.sweep.experiment import check_pipelines
+    from harness.sweep.experiment_file import load_experiment
+    from harness.sweep.faults import FirstFailures
+    from harness.sweep.preflight import check_sweep
+    from harness.sweep.queue import Study, SweepPlan, finish, prepare
+    from harness.sweep.stores import plan_disagreement
+    from harness.sweep.worker import new_budget, run_workers, work
+    from harness.training.recipes import resolve
 
     if args.workers is not None and args.workers < 1:
         raise HarnessError(f"--workers {args.workers}: give 1 or more")
@@ -151,8 +151,8 @@ def ui(args: argparse.Namespace) -> int:
     """The MLflow UI over the harness's store, on 127.0.0.1 unless --host says otherwise."""
     import logging
 
-    from harness.tracking import resolve_tracking_uri
-    from harness.ui_server import check_port, serve
+    from harness.tracking.runs import resolve_tracking_uri
+    from harness.tracking.ui_server import check_port, serve
 
     uri = resolve_tracking_uri(args.tracking_uri)
     check_port(args.host, args.port)  # one line now, not uvicorn's traceback later
@@ -162,7 +162,7 @@ def ui(args: argparse.Namespace) -> int:
     for name, link in _links(uri, base):
         console.print(f"  {name}: {link}", markup=False, soft_wrap=True)
     # one person's UI: one server process, not MLflow's default of 4; uvicorn's own log
-    # at warning (its INFO lines are dropped by harness.ui_server.quiet too)
+    # at warning (its INFO lines are dropped by harness.tracking.ui_server.quiet too)
     return serve([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                   "--host", args.host, "--port", str(args.port), "--workers", "1",
                   "--uvicorn-opts", "--log-level warning"])
@@ -172,7 +172,7 @@ def _links(tracking_uri: str, base: str) -> list[tuple[str, str]]:
     """(study, the link that opens its trials grouped by front-end) for each study."""
     from mlflow.tracking import MlflowClient
 
-    from harness.ui_view import VIEW_TAG, experiment_link
+    from harness.tracking.ui_view import VIEW_TAG, experiment_link
 
     client = MlflowClient(tracking_uri=tracking_uri)
     return [(e.name, experiment_link(base, e.experiment_id))

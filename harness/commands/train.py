@@ -18,21 +18,21 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from harness.checkpoint import save_checkpoint
 from harness.cli import parse_options
 from harness.console import console
 from harness.data import SplitData, load_splits
-from harness.device import resolve_device, seed_everything
 from harness.errors import HarnessError
-from harness.lr_find import lr_range_test, write_lr_find
 from harness.models import build_pipeline
-from harness.train import (
+from harness.training.checkpoint import save_checkpoint
+from harness.training.device import resolve_device, seed_everything
+from harness.training.loop import (
     DivergedError,
     TrainConfig,
     evaluate,
     fit,
     frontend_throughput,
 )
+from harness.training.lr_find import lr_range_test, write_lr_find
 
 COLUMNS = ("epoch", "train loss", "train acc", "valid loss", "valid acc", "lr", "clips/s")
 
@@ -69,8 +69,8 @@ def _device_name(device: torch.device) -> str:
 
 
 def train(args: argparse.Namespace) -> int:
-    from harness.preflight import writable_target
-    from harness.recipes import KEY_TYPES, converged, kept
+    from harness.sweep.preflight import writable_target
+    from harness.training.recipes import KEY_TYPES, converged, kept
 
     if args.checkpoint:  # before the training, not after it
         writable_target(Path(args.checkpoint), "--checkpoint", "the checkpoint")
@@ -146,7 +146,7 @@ def lr_find(args: argparse.Namespace) -> int:
     if not 0 < args.min_lr < args.max_lr or args.steps < 2:
         raise HarnessError(f"--min-lr {args.min_lr:g} --max-lr {args.max_lr:g} --steps "
                            f"{args.steps}: need 0 < min-lr < max-lr and steps >= 2")
-    from harness.preflight import writable_dir
+    from harness.sweep.preflight import writable_dir
 
     writable_dir(Path(args.out), "--out", "LR-finder folder")
     cfg, splits, frontend, model = _setup(args, {})

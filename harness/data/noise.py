@@ -6,15 +6,11 @@ pure function of the generator's seed; `_background_noise_/` holds them in the w
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from harness.data.espeak import Espeak
 from harness.data.speech_commands import SAMPLE_RATE
-
-if TYPE_CHECKING:
-    from harness.data.synth import SynthConfig
+from harness.data.synth_config import SynthConfig, rng_for
 
 # Filler words for babble: no keyword, and nothing that sounds like one ("to", "won", "know"...).
 _FILLER = (
@@ -24,11 +20,6 @@ _FILLER = (
     "station", "weather", "animal", "pocket", "letter", "silver", "minute", "open", "music",
     "ticket", "bottle", "orange", "jacket", "simple", "travel", "quiet", "family", "river",
 )
-
-
-def _rng(cfg: SynthConfig, *key: int) -> np.random.Generator:
-    """The generator's keyed random streams (same keying as harness.data.synth)."""
-    return np.random.default_rng([cfg.seed, *key])
 
 
 def resample_16k(waves: list[np.ndarray], orig_sr: int) -> list[np.ndarray]:
@@ -61,16 +52,16 @@ def make_noises(cfg: SynthConfig, eng: Espeak, voices: list[str]) -> dict[str, n
     n = int(cfg.noise_seconds * SAMPLE_RATE)
     t = np.arange(n) / SAMPLE_RATE
     noises = {
-        "white_noise": _rng(cfg, 4, 0).standard_normal(n),
-        "pink_noise": _spectral(_rng(cfg, 4, 1), n, 1.0),
-        "brown_noise": _spectral(_rng(cfg, 4, 2), n, 2.0),
+        "white_noise": rng_for(cfg, 4, 0).standard_normal(n),
+        "pink_noise": _spectral(rng_for(cfg, 4, 1), n, 1.0),
+        "brown_noise": _spectral(rng_for(cfg, 4, 2), n, 2.0),
     }
-    rng = _rng(cfg, 4, 3)  # mains hum: 50 or 60 Hz with decaying harmonics and a slow wobble
+    rng = rng_for(cfg, 4, 3)  # mains hum: 50 or 60 Hz with decaying harmonics and a slow wobble
     f0 = float(rng.choice([50.0, 60.0]))
     hum = sum(rng.uniform(0.3, 1.0) / h * np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 6.3))
               for h in range(1, 12))
     noises["hum"] = hum * (1 + 0.2 * np.sin(2 * np.pi * 0.3 * t)) + 0.05 * _spectral(rng, n, 1.0)
-    rng = _rng(cfg, 4, 4)  # fan: a band of noise around a random centre, modulated by the blades
+    rng = rng_for(cfg, 4, 4)  # fan: a band of noise around a random centre, modulated by the blades
     spec = np.fft.rfft(rng.standard_normal(n))
     f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
     spec *= np.exp(-0.5 * (np.log(np.maximum(f, 1.0) / rng.uniform(300, 2000)) / 0.6) ** 2)
@@ -82,7 +73,7 @@ def make_noises(cfg: SynthConfig, eng: Espeak, voices: list[str]) -> dict[str, n
 
 def _babble(cfg: SynthConfig, eng: Espeak, voices: list[str], n: int) -> np.ndarray:
     """`babble_streams` talkers saying runs of filler words with short pauses, summed; (n,)."""
-    rng = _rng(cfg, 4, 5)
+    rng = rng_for(cfg, 4, 5)
     eng.reset(int(rng.integers(2**31)))
     sr = eng.sample_rate
     need = -(-n * sr // SAMPLE_RATE)

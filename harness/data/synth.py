@@ -41,39 +41,11 @@ from harness.data.espeak import Espeak, engine, english_accents, voice_variants
 from harness.data.noise import make_noises, resample_16k
 from harness.data.speech_commands import CLIP_SAMPLES, SAMPLE_RATE, WORDS_V001
 from harness.data.staging import OWNER, remove_stale, stale_marker
+from harness.data.synth_config import SynthConfig, rng_for
 from harness.errors import HarnessError
 
 MARKER = ".complete"
 NOISE_DIR = "_background_noise_"
-
-@dataclass(frozen=True)
-class SynthConfig:
-    """Knobs of the generator. Units: dB, words per minute, espeak's 0..99 pitch scale, seconds.
-
-    speakers x 30 words x repeats clips. The defaults (12,000 clips, 9,600 of them for training)
-    are sized for the reference recipe: at batch 128 an epoch is 75 optimiser steps (Speech
-    Commands v0.01 gives 303), and with 120 speakers and 0-20 dB SNR an epoch was 22 steps and
-    the quarter-width seed CNN stayed at chance for 3 epochs; with these defaults it reaches
-    about 5x chance in 3 epochs (docs/benchmarks.md) and is far from solved. Empty accents /
-    variants mean every English accent / every voice variant espeak-ng has installed.
-    """
-
-    speakers: int = 400
-    repeats: int = 1
-    seed: int = 0
-    snr_db: tuple[float, float] = (10.0, 30.0)  # speech power over its own span / noise power
-    level_db: tuple[float, float] = (-24.0, -3.0)  # speech peak, dBFS
-    rate_wpm: tuple[int, int] = (100, 240)
-    pitch: tuple[int, int] = (10, 90)
-    pitch_range: tuple[int, int] = (10, 90)
-    jitter: float = 0.08            # per utterance: rate x U(1-j, 1+j), pitch +- j*50
-    valid_fraction: float = 0.1     # of speakers; at least one
-    test_fraction: float = 0.1
-    noise_seconds: float = 20.0     # length of each background-noise file
-    babble_streams: int = 5         # overlapping talkers in the babble noise
-    accents: tuple[str, ...] = ()
-    variants: tuple[str, ...] = ()
-
 
 @dataclass(frozen=True)
 class Speaker:
@@ -92,11 +64,6 @@ class Speaker:
         return f"{self.accent}+{self.variant}"
 
 
-def _rng(cfg: SynthConfig, *key: int) -> np.random.Generator:
-    """An independent generator per purpose and index, so results never depend on call order."""
-    return np.random.default_rng([cfg.seed, *key])
-
-
 def draw_speakers(
     cfg: SynthConfig, accents: tuple[str, ...], variants: tuple[str, ...]
 ) -> list[Speaker]:
@@ -104,7 +71,7 @@ def draw_speakers(
     speakers: list[Speaker] = []
     seen: set[str] = set()
     for i in range(cfg.speakers):
-        rng = _rng(cfg, 1, i)
+        rng = rng_for(cfg, 1, i)
         salt, sid = 0, ""
         while not sid or sid in seen:  # 8 hex chars like the real set; re-salt on a collision
             sid = hashlib.blake2b(f"{cfg.seed}/{i}/{salt}".encode(), digest_size=4).hexdigest()
@@ -118,7 +85,7 @@ def draw_speakers(
         ))
     n_valid = max(1, round(cfg.valid_fraction * cfg.speakers))
     n_test = max(1, round(cfg.test_fraction * cfg.speakers))
-    order = _rng(cfg, 3).permutation(cfg.speakers)
+    order = rng_for(cfg, 3).permutation(cfg.speakers)
     split = {int(i): "valid" for i in order[:n_valid]}
     split |= {int(i): "test" for i in order[n_valid:n_valid + n_test]}
     return [replace(s, split=split.get(i, "train")) for i, s in enumerate(speakers)]
@@ -148,7 +115,7 @@ def _mix(
 
 def _speak_speaker(cfg: SynthConfig, eng: Espeak, spk: Speaker, index: int) -> list[np.ndarray]:
     """Every word x repeat of one speaker, (L,) float32 at 16 kHz each, in WORDS_V001 order."""
-    rng = _rng(cfg, 2, index)
+    rng = rng_for(cfg, 2, index)
     eng.reset(int(rng.integers(2**31)))
     eng.set_voice(spk.voice)  # once: loading a voice costs more than speaking a word
     waves = []
@@ -187,7 +154,7 @@ def _write(root: Path, cfg: SynthConfig, label: str) -> None:
         bar.advance(task)
         for i, spk in enumerate(speakers):
             waves = iter(_speak_speaker(cfg, eng, spk, i))
-            rng = _rng(cfg, 5, i)
+            rng = rng_for(cfg, 5, i)
             for word in WORDS_V001:
                 for r in range(cfg.repeats):
                     noise = noises[int(rng.integers(len(noises)))]

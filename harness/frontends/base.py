@@ -37,7 +37,7 @@ class Frontend(nn.Module):
     `to_channels`, if given, maps that (B, 1, F, T') (complex for an STFT) to (B, C, F, T').
 
     A learnable front-end (registry `learns=True`) holds its parameters in `transform`;
-    they train with the model (`harness.train.fit`). It behaves the same in train and
+    they train with the model (`harness.training.loop.fit`). It behaves the same in train and
     eval mode (no dropout, no batch statistics): the trainer keeps front-ends in eval mode.
     """
 

@@ -21,9 +21,9 @@ CNN), `honk` (res8/res15), `m5` (raw waveform), the compact KWS networks `bcresn
 the package registers every entry.
 """
 
-from harness.cost import count_macs  # re-exported: its home is harness.cost
 from harness.models.base import MODELS, create_model, list_models, register_model
 from harness.models.bcresnet import BCResNet
+from harness.models.cost import count_macs  # re-exported: its home is harness.models.cost
 from harness.models.honk import ResKWS
 from harness.models.kwt import KWT
 from harness.models.m5 import M5

@@ -9,7 +9,7 @@
     report.verdict_lines(study)       # the verdicts as plain strings
 
 runs.py reads the trials and their artifacts; finding.py pairs them and judges
-each comparison (statistics in harness.stats, rules in harness.verdicts);
+each comparison (statistics in harness.report.stats, rules in harness.report.verdicts);
 harness/commands/report.py lays it all out as files.
 """
 

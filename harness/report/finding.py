@@ -3,8 +3,8 @@
 Every pair (a, b) of front-ends present in the study with a in the "complex" family
 and b in the "magnitude" family (`harness.frontends.FRONTENDS.info(name).family`)
 is one comparison; together they are the Holm family. Each compares test accuracy
-a - b paired over replicates (harness.stats) and gets a verdict by the rules of
-harness.verdicts; McNemar's test per pair runs on the trials' `test_predictions.csv`
+a - b paired over replicates (harness.report.stats) and gets a verdict by the rules of
+harness.report.verdicts; McNemar's test per pair runs on the trials' `test_predictions.csv`
 where both share a test set.
 
     from harness import report
@@ -24,8 +24,8 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.frontends import FRONTENDS
 from harness.report.runs import COMPLETE, Study, predictions, synthetic
-from harness.stats import ALPHA, PairedStats, holm, mcnemar_test, paired_stats
-from harness.verdicts import MIN_PAIRS, Verdict, decide, withheld
+from harness.report.stats import ALPHA, PairedStats, holm, mcnemar_test, paired_stats
+from harness.report.verdicts import MIN_PAIRS, Verdict, decide, withheld
 
 # The reference study: same CNN, random 60/20/20 split of Speech Commands v0.01, one run each.
 # complex: the post and the book; power and mel: the book chapter only (docs/replication.md).

@@ -7,9 +7,9 @@ complex front-end's advantage survives them.
     rr.judge_conditions(study)    # per (complex, magnitude) pair and condition: a verdict
     rr.blocks(study)              # the report's section (harness/commands/report.py)
 
-The metrics are harness.robustness's, logged by trials with `robustness = true`. Each
+The metrics are harness.evaluation.robustness's, logged by trials with `robustness = true`. Each
 condition is judged exactly as the clean finding is (harness.report.finding.compare: pairs
-over seeds; harness.verdicts.decide), on that condition's accuracy instead of `test_acc`.
+over seeds; harness.report.verdicts.decide), on that condition's accuracy instead of `test_acc`.
 The Holm family is every (pair, condition) comparison with a p-value, the clean one included.
 """
 
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from harness import figures
+from harness.report import figures
 from harness.report.finding import compare, family_pairs
 from harness.report.runs import COMPLETE, Study, num, synthetic
-from harness.stats import PairedStats, holm, mean_interval
-from harness.verdicts import Verdict, decide, withheld
+from harness.report.stats import PairedStats, holm, mean_interval
+from harness.report.verdicts import Verdict, decide, withheld
 
 CLEAN = "test_acc"
 _SHIFT = re.compile(r"robust_shift_(-?\d+)ms_acc$")
@@ -85,7 +85,7 @@ class ConditionVerdict:
 
 
 def judge_conditions(study: Study) -> list[ConditionVerdict]:
-    """Every (complex, magnitude) pair under every condition, judged by harness.verdicts."""
+    """Every (complex, magnitude) pair under every condition, judged by harness.report.verdicts."""
     comps = []
     for metric in conditions(study):
         # compare() reads test_acc: give it this condition's accuracy under that name
@@ -140,7 +140,7 @@ def blocks(study: Study) -> list[tuple]:
         ("p", "Test accuracy with every clip shifted (zero-filled; + delays the word) and with "
               "a `_background_noise_` window added at a fixed SNR (mean-square power over the "
               "1 s clip; digitally silent clips stay silent; fixed seed, the same windows for "
-              "every model; harness.robustness). Mean and 95% t-interval over seeds.")]
+              "every model; harness.evaluation.robustness). Mean and 95% t-interval over seeds.")]
     for fe, g in table.groupby("frontend", sort=True):
         name = re.sub(r"[^\w.-]+", "_", fe)
         shown = pd.DataFrame({
@@ -172,9 +172,9 @@ def blocks(study: Study) -> list[tuple]:
     return [*out,
             ("p", "Each condition's paired difference (complex side minus magnitude side, over "
                   "seeds) gets a verdict by the same rules as the clean finding "
-                  "(harness.verdicts), Holm-adjusted over every pair and condition, the clean "
-                  "one included. The advantage survives a condition when its verdict there is "
-                  "**better**."),
+                  "(harness.report.verdicts), Holm-adjusted over every pair and condition, the "
+                  "clean one included. The advantage survives a condition when its verdict "
+                  "there is **better**."),
             ("ul", answer(judged) + ([f"Synthetic data ({', '.join(fake)}): these verdicts "
                                        "say nothing yet about recorded speech."]
                                       if (fake := synthetic(study.runs)) else [])),

@@ -29,8 +29,8 @@ from mlflow import MlflowClient
 
 from harness.data import SYNTHETIC
 from harness.errors import HarnessError
-from harness.stats import mean_interval
-from harness.tracking import DEFAULT_MARGIN, DEFAULT_TRACKING_URI
+from harness.report.stats import mean_interval
+from harness.tracking.runs import DEFAULT_MARGIN, DEFAULT_TRACKING_URI
 
 COMPLETE, PRUNED, FAILED = "COMPLETE", "PRUNED", "FAIL"
 DIVERGED = "DIVERGED"  # a run tagged `diverged` (harness/divergence.py), complete or not
@@ -178,7 +178,7 @@ def comparison_table(study: Study) -> pd.DataFrame:
             **{k: done[k].median() for k in ("train_samples_per_s", "eval_samples_per_s",
                                              "frontend_samples_per_s")},
             "peak_memory_mb": done["peak_memory_mb"].max(),
-            # the pipeline's cost per clip (harness.cost): fixed per configuration
+            # the pipeline's cost per clip (harness.models.cost): fixed per configuration
             **{k: done[k].median() for k in ("params", "macs", "latency_ms")},
         })
     table = pd.DataFrame(rows).sort_values(["test_acc_mean", "config"], ascending=[False, True],

@@ -10,7 +10,7 @@ A study whose trials ran without `[stream]` gets no section at all.
 The verdicts are those of the accuracy finding, on another number: the detection rate at
 1 false alarm per hour, 1 - `stream_frr_at_1fa_h`, paired over seeds the same way
 (harness.report.finding.compare), Holm over the same family of front-end pairs, judged
-by harness.verdicts.decide at the study's margin (a fraction of keyword clips here, as it
+by harness.report.verdicts.decide at the study's margin (a fraction of keyword clips here, as it
 is a fraction of test clips for accuracy).
 """
 
@@ -22,8 +22,8 @@ import pandas as pd
 
 from harness.report.finding import MCNEMAR_COLUMNS, Judged, compare, family_pairs
 from harness.report.runs import COMPLETE, Study, artifact_csv, num, synthetic
-from harness.stats import holm, mean_interval
-from harness.verdicts import decide, withheld
+from harness.report.stats import holm, mean_interval
+from harness.report.verdicts import decide, withheld
 
 KEY = "stream_frr_at_1fa_h"
 SHOWN = (("stream_frr_at_1fa_h", "FRR @ 1 FA/h"), ("stream_frr_at_0.5fa_h", "FRR @ 0.5 FA/h"),
@@ -97,7 +97,7 @@ def blocks(study: Study, comparison: pd.DataFrame) -> list[tuple]:
     table = stream_table(study)
     if table.empty:
         return []
-    from harness.figures import colors_for
+    from harness.plotting import colors_for
     from harness.streaming.figures import det_bands
 
     acc = comparison.set_index("config")["test_acc_mean"]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from harness.figures import to_png
+from harness.plotting import to_png
 from harness.streaming.metrics import ALL, AUC_MAX_FA, BUDGETS, envelope
 
 # FA/h at which curves are drawn and averaged: linear to 1 (the budgets), log to 1000, so a

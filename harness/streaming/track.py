@@ -53,8 +53,8 @@ def log_stream(client: MlflowClient, run_id: str, result: StreamResult) -> None:
 def stream_trial(run: Any, frontend: nn.Module, model: nn.Module, data: Any,
                  settings: StreamSettings, device: str) -> StreamResult:
     """Evaluate a trial's trained pipeline on a stream of its test split and log it to its
-    run (`run`: a harness.tracking.TrialRun)."""
-    from harness.device import resolve_device
+    run (`run`: a harness.tracking.runs.TrialRun)."""
+    from harness.training.device import resolve_device
 
     result = evaluate_stream(pipeline(frontend, model), data, settings, resolve_device(device))
     log_stream(run.client, run.run_id, result)

@@ -35,7 +35,7 @@ import pytest
 import torch
 import torchaudio
 
-from harness.device import resolve_device
+from harness.training.device import resolve_device
 
 T = TypeVar("T")
 N_CLIPS, N_CLASSES = 512, 30

@@ -3,9 +3,9 @@ against the plain step, side by side in one run.
 
     pytest tests/benchmarks/test_augment.py --benchmark-enable -s    # or: nox -s bench
 
-Each timed call is harness.train.train_epoch over 128 clips (4 steps of 32) of the
+Each timed call is harness.training.loop.train_epoch over 128 clips (4 steps of 32) of the
 `complex` front-end into seed_cnn at width 0.25, Adam, fp32; the augmented rows pass a
-harness.augment.Augmenter (shift +-100 ms, noise p 0.8 volume 0.1 from 8 noise windows;
+harness.training.augment.Augmenter (shift +-100 ms, noise p 0.8 volume 0.1 from 8 noise windows;
 SpecAugment 2 time masks of up to 25 frames, 2 frequency masks of up to 15 bins).
 Target: at most 10% slower than the plain step (speedup >= 1 / 1.1).
 
@@ -26,11 +26,11 @@ import numpy as np
 import pytest
 import torch
 
-from harness.augment import Augmenter
-from harness.device import DeviceClips, seed_everything
 from harness.models import build_pipeline
-from harness.recipes import RECIPES
-from harness.train import TrainConfig, prepare, train_epoch
+from harness.training.augment import Augmenter
+from harness.training.device import DeviceClips, seed_everything
+from harness.training.loop import TrainConfig, prepare, train_epoch
+from harness.training.recipes import RECIPES
 
 from .conftest import N_CLASSES
 

@@ -5,7 +5,7 @@
 For every registered front-end, one batch of BATCH clips from int16 to features, two ways:
   batched    the harness: the clips as one int16 tensor on the device, a batch drawn by
              indexing (`DeviceClips.batch`), scaled to float32 and passed through the
-             front-end once (`harness.train` does exactly this every step)
+             front-end once (`harness.training.loop` does exactly this every step)
   reference  the reference study's style: a torch Dataset applying the same torchaudio
              transform to one clip in __getitem__, batched by a DataLoader (shuffle,
              num_workers=0, the features made on the host), then moved to the device
@@ -23,8 +23,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from harness.device import DeviceClips
 from harness.frontends import create_frontend, list_frontends
+from harness.training.device import DeviceClips
 
 BATCH = 128  # the reference recipe's batch size
 TARGET_SPEEDUP = 10.0

@@ -7,13 +7,13 @@ Skipped without CUDA, unless HARNESS_BENCH_REHEARSE=1 (`scripts/gpu_check.sh --t
 they run on the bench device at tiny sizes (a 1/8-width network, 256 clips) so that the code
 path is checked before any GPU time is spent on it.
 
-  train   `harness.train.train_epoch`: CLIPS int16 clips on the device (`DeviceClips`), a
+  train   `harness.training.loop.train_epoch`: CLIPS int16 clips on the device (`DeviceClips`), a
           seeded permutation, the `complex` front-end, the model, Adam: what `fit` runs
           each epoch, host reads included (one every CHECK_EVERY steps)
-  eval    `harness.train._evaluate` over the same clips, in batches of EVAL_BATCH_CUDA
+  eval    `harness.training.loop._evaluate` over the same clips, in batches of EVAL_BATCH_CUDA
 Variants (conftest): fp32, bf16, bf16 + channels_last, that compiled. extra_info holds
 `first_call_s`, the untimed first pass (cuDNN's kernel search; with compile, the compile),
-and for training `flops_per_sample` (counted: harness.gpu_stats.train_flops_per_sample),
+and for training `flops_per_sample` (counted: harness.training.gpu_stats.train_flops_per_sample),
 the TFLOP/s reached and, on a GPU with a known peak, the fraction of it.
 """
 
@@ -28,11 +28,11 @@ import numpy as np
 import pytest
 import torch
 
-from harness.device import DeviceClips, seed_everything
-from harness.gpu_stats import peak_tflops, train_flops_per_sample
 from harness.models import build_pipeline
-from harness.recipes import build_optimizer
-from harness.train import TrainConfig, _evaluate, prepare, train_epoch
+from harness.training.device import DeviceClips, seed_everything
+from harness.training.gpu_stats import peak_tflops, train_flops_per_sample
+from harness.training.loop import TrainConfig, _evaluate, prepare, train_epoch
+from harness.training.recipes import build_optimizer
 
 from .conftest import N_CLASSES, Variant, bench_device, cuda_sync, device_name
 

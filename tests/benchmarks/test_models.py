@@ -6,7 +6,7 @@ Each model sees pre-made features of its natural front-end (default_frontend), B
 only the network is timed:
   train   forward, cross-entropy, backward, Adam step: the trainer's step without the data
   infer   forward in eval mode under no_grad
-The forward pass is the trainer's own (`harness.train.forward`): bf16 autocast around the
+The forward pass is the trainer's own (`harness.training.loop.forward`): bf16 autocast around the
 model when `amp`, channels_last features when `channels_last`, `torch.compile` when
 `compile`. Variants: fp32 everywhere; on CUDA also bf16+channels_last and the same with
 torch.compile (see `pytest_generate_tests` in conftest.py). Within a group
@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.device import seed_everything
 from harness.models import build_pipeline, default_frontend, list_models
-from harness.train import TrainConfig, forward, prepare
+from harness.training.device import seed_everything
+from harness.training.loop import TrainConfig, forward, prepare
 
 from .conftest import N_CLASSES, Variant
 

@@ -3,11 +3,11 @@
     pytest tests/benchmarks/test_pipeline.py --benchmark-enable -s    # or: nox -s bench
 
 One training epoch over 512 clips (4 steps of 128), the `complex` front-end, seed_cnn at
-width 0.25, Adam + one-cycle, the same `harness.train.forward` for every row:
+width 0.25, Adam + one-cycle, the same `harness.training.loop.forward` for every row:
   reference  the reference study's style: a torch Dataset computing the spectrogram of one
              clip in __getitem__, batched by a DataLoader (shuffle, num_workers=0)
   pure       model steps on pre-made feature batches: the floor (the group's baseline)
-  ours       harness.train.train_epoch: the clips as one int16 tensor, batches drawn by
+  ours       harness.training.loop.train_epoch: the clips as one int16 tensor, batches drawn by
              indexing with a seeded permutation, the front-end run once per batch
 Target: ours takes at most 10% longer than pure (speedup >= 1 / 1.1). `ours` runs last and
 records both ratios (ours/reference, ours/pure, as time ratios) in its extra_info.
@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from harness.device import DeviceClips, seed_everything
 from harness.models import build_pipeline
-from harness.train import TrainConfig, forward, prepare, train_epoch
+from harness.training.device import DeviceClips, seed_everything
+from harness.training.loop import TrainConfig, forward, prepare, train_epoch
 
 from .conftest import N_CLASSES, Variant, cuda_sync
 

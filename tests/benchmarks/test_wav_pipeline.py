@@ -7,7 +7,7 @@ A Speech Commands folder of N_WAVS real 16-bit WAV files (12 words x 16 speakers
 batches of x (B, 16000) float32 in [-1, 1) and y (B,) int64 on the device:
   harness          the harness's pipeline: the folder decoded once into the int16 cache
                    (`prepare_cache`), held as one tensor, batches drawn by indexing
-                   (`DeviceClips.batch`, as `harness.train` does every step)
+                   (`DeviceClips.batch`, as `harness.training.loop` does every step)
   wav_workers0     a Dataset decoding one WAV with soundfile in __getitem__ (padded or cut
                    to 1 s), batched by a DataLoader, num_workers=0: the baseline
   wav_workers2     the same with 2 persistent worker processes
@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from harness.data.cache import Cache, prepare_cache
 from harness.data.speech_commands import CLIP_SAMPLES, WORDS_V001
-from harness.device import DeviceClips
+from harness.training.device import DeviceClips
 
 WORDS, SPEAKERS, CLIPS_PER_SPEAKER = WORDS_V001[:12], 16, 2
 N_WAVS = len(WORDS) * SPEAKERS * CLIPS_PER_SPEAKER  # 384

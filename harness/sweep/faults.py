@@ -59,7 +59,7 @@ def requeue(study: optuna.Study, trial: FrozenTrial, *, died: bool = True) -> bo
 
 
 def retry_failed(study: Any) -> int:
-    """Queue every FAIL trial of the plan (harness.sweep.Study) again; how many."""
+    """Queue every FAIL trial of the plan (harness.sweep.queue.Study) again; how many."""
     failed = [t for t in study.trials(TrialState.FAIL)]
     for t in failed:
         requeue(study.study, t, died=False)

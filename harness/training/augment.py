@@ -1,5 +1,5 @@
 """Training-time augmentation on the device, batched and seeded: time shift, background noise,
-SpecAugment masks. Every knob is a recipe key (harness.recipes.Recipe), off by default.
+SpecAugment masks. Every knob is a recipe key (harness.training.recipes.Recipe), off by default.
 
     aug = Augmenter.create(cfg.resolved, noise, device, seed=cfg.seed)   # None when all off
     x = aug.waves(x)              # (B, T) float32 in [-1, 1] -> shifted, noise mixed in
@@ -29,7 +29,7 @@ rows of the complex front-end alike). Time warping is not done. Masks need a spe
 a `waveform` front-end's (B, C, T) output with masks on fails the trial with a HarnessError
 (`Augmenter.features`), rather than silently training without them.
 
-Sign convention, here and in harness.robustness: a shift of +d ms delays the word (x'[t] =
+Sign convention, here and in evaluation.robustness: a shift of +d ms delays the word (x'[t] =
 x[t - d]); -d ms advances it.
 """
 
@@ -46,7 +46,7 @@ from harness.data.speech_commands import SAMPLE_RATE
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
-    from harness.recipes import Recipe
+    from harness.training.recipes import Recipe
 
 def shift(x: torch.Tensor, samples: torch.Tensor, most: int | None = None) -> torch.Tensor:
     """x (B, T) shifted by samples (B,) int64 each, zero-filled: out[b, t] = x[b, t - s_b].

@@ -22,7 +22,7 @@ d = a - b:
 Differences that are all equal (sd 0, e.g. 0.93 - 0.88 and 0.91 - 0.86 up to
 rounding) are the limit of the tests: t infinite, so p = 0 unless the mean is 0.
 
-    from harness.stats import paired_stats, holm
+    from harness.report.stats import paired_stats, holm
     s = paired_stats([0.02, 0.01, 0.03, 0.02, 0.015], margin=0.005)
     s.mean, s.low, s.high, s.p_value, s.tost_p, s.mdd, s.p_improve
     holm([0.01, 0.04, 0.03])                    # [0.03, 0.06, 0.06]

@@ -5,9 +5,9 @@
     #  "robust_snr_20db_acc": 0.93, ..., "robust_snr_0db_acc": 0.61}
 
 Each condition changes every test clip the same way, on the device, batch by batch
-(harness.train.forward, eval mode, no augmentation):
+(harness.training.loop.forward, eval mode, no augmentation):
 
-- shift by d ms (SHIFTS_MS): the clip moved by d ms, zero-filled (harness.augment.shift; +d
+- shift by d ms (SHIFTS_MS): the clip moved by d ms, zero-filled (harness.training.augment.shift; +d
   delays the word, -d advances it). MLflow metric names may not hold "+", so a delay is
   `robust_shift_100ms_acc` and an advance `robust_shift_-100ms_acc`.
 - noise at s dB SNR (SNRS_DB): one window of SplitData.noise (the `_background_noise_`
@@ -30,14 +30,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.augment import shift
 from harness.data.speech_commands import SAMPLE_RATE
-from harness.device import DeviceClips
 from harness.errors import HarnessError
+from harness.training.augment import shift
+from harness.training.device import DeviceClips
 
 if TYPE_CHECKING:
     from harness.data import Clips
-    from harness.train import TrainConfig
+    from harness.training.loop import TrainConfig
 
 SHIFTS_MS = (-200, -100, 100, 200)
 SNRS_DB = (20, 10, 5, 0)
@@ -85,7 +85,7 @@ def robustness(model: nn.Module, frontend: nn.Module, clips: Clips, noise: np.nd
 
     `noise`: (K, 16000) int16 windows (SplitData.noise); HarnessError if none is audible.
     """
-    from harness.train import forward, prepare
+    from harness.training.loop import forward, prepare
 
     device = prepare(model, frontend, cfg)
     model.eval()

@@ -3,7 +3,7 @@
     why = diverged(test_loss=1.2e7, n_classes=30, test_acc=0.034)   # "" when it did not
     mark(run, why)                                                   # tag `diverged`
 
-A loss that turned NaN or infinite stops training (harness.train.DivergedError) and fails
+A loss that turned NaN or infinite stops training (harness.training.loop.DivergedError) and fails
 the trial; that trial is tagged too. A loss that stays finite but explodes (max_lr 1000:
 test loss 1e7, accuracy at chance) used to finish COMPLETE and be averaged into the
 comparison. The line: a cross-entropy above DIVERGED_FACTOR times the chance level ln K
@@ -34,6 +34,6 @@ def diverged(test_loss: float, n_classes: int, test_acc: float | None = None) ->
 
 
 def mark(run: Any, why: str) -> None:
-    """Tag a harness.tracking.TrialRun as diverged (nothing when `why` is empty)."""
+    """Tag a harness.tracking.runs.TrialRun as diverged (nothing when `why` is empty)."""
     if why:
         run.client.set_tag(run.run_id, TAG, why[:5000])

@@ -7,7 +7,7 @@ in `--set KEY=VALUE` and in the MLflow params. Keys are `frontend`, `model`, any
 TrainConfig field (`recipe`, `epochs`, `batch_size`, `lr`, ...), `model.<opt>` and
 `frontend.<opt>` (options of the registered factories) and, in `[data]`, `dataset`,
 `root`, `split`, `split_seed`, `task` (`data.<key>` elsewhere; tasks: docs/tasks.md).
-`recipe` names a registered training recipe (harness.recipes: `as_ran` by default); any
+`recipe` names a registered training recipe (harness.training.recipes: `as_ran` by default); any
 of its keys (`epochs`, `lr`, `patience`, `test_weights`, ...) given beside it overrides
 that one value. A random split
 is drawn anew for every replicate (its seed is the trial's seed) unless `split_seed` fixes
@@ -22,7 +22,7 @@ it. A file:
     [train]
     model = "seed_cnn"
     "model.width" = 0.25          # quoted: a dotted key, not a sub-table
-    recipe = "as_ran"             # harness.recipes; its keys may be overridden:
+    recipe = "as_ran"             # harness.training.recipes; its keys may be overridden:
     epochs = 5
     [search]
     sampler = "grid"              # grid | tpe | random
@@ -42,7 +42,7 @@ it. A file:
 
 Everything is checked here, before any trial: unknown keys or names, options a factory
 does not take, bad ranges; every error names the file and the key. Front-end/model pairings
-that cannot be built are `harness.experiment.check_pipelines`'s: a grid over several
+that cannot be built are `harness.sweep.experiment.check_pipelines`'s: a grid over several
 front-ends and models skips those pairings, and anything else that cannot be built fails.
 """
 
@@ -60,9 +60,9 @@ from typing import Any
 
 from harness.data import DATASETS, SPLITS, TASKS
 from harness.errors import HarnessError
-from harness.experiment import KEPT_MODELS, Experiment, Range
 from harness.streaming.settings import StreamSettings
-from harness.tracking import DEFAULT_MARGIN
+from harness.sweep.experiment import KEPT_MODELS, Experiment, Range
+from harness.tracking.runs import DEFAULT_MARGIN
 
 SAMPLERS = ("grid", "tpe", "random")
 PRUNERS = ("none", "median", "hyperband")
@@ -107,8 +107,8 @@ class _Validator:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        from harness.recipes import KEY_TYPES
-        from harness.train import TrainConfig  # torch: imported only when a file is read
+        from harness.training.loop import TrainConfig  # torch: imported only when a file is read
+        from harness.training.recipes import KEY_TYPES
 
         fields = dataclasses.fields(TrainConfig)
         self.train_types = {f.name: KEY_TYPES.get(f.name, type(f.default)) for f in fields}
@@ -210,7 +210,7 @@ class _Validator:
         return float(margin)
 
     def models(self, tracking: Any) -> str:
-        """[tracking] models: which trials keep their logged model (harness.logged_model)."""
+        """[tracking] models: which trials keep their logged model (tracking.logged_model)."""
         table = self.table(tracking, "[tracking]", ("models",))
         models = table.get("models", KEPT_MODELS[0])
         if models not in KEPT_MODELS:
@@ -280,7 +280,7 @@ class _Validator:
                 raise self.fail(where, f"{key} must be a registered name (a string)")
             return value  # names and options are checked against the registries in names()
         if key == "recipe":
-            from harness.recipes import RECIPES
+            from harness.training.recipes import RECIPES
 
             if not isinstance(value, str) or value not in RECIPES:
                 raise self.fail(where, f"unknown recipe {value!r}; known: "
@@ -317,7 +317,7 @@ class _Validator:
 
     def train_values(self, fixed: dict[str, Any], space: dict[str, Any]) -> None:
         """TrainConfig's own checks (epochs >= 1, lr > 0, ...) on every value given."""
-        from harness.train import TrainConfig
+        from harness.training.loop import TrainConfig
 
         keys = {f.name for f in dataclasses.fields(TrainConfig)} - set(NOT_PARAMS)
         base = {k: v for k, v in fixed.items() if k in keys}

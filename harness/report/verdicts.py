@@ -10,7 +10,7 @@ followed by its evidence in parentheses; on synthetic data every verdict says so
    - `convergence not recorded`: a trial of either side in the pairs has no
      `converged` metric (logged before the harness recorded it);
    - `unconverged trials`: a trial in the pairs has `converged` 0
-     (`harness.recipes.converged`: stopped at the epoch cap with its valid loss still
+     (`harness.training.recipes.converged`: stopped at the epoch cap with its valid loss still
      falling, or early while a one-cycle LR still rose), so its accuracy is not the
      configuration's.
 2. `no verdict: MDD exceeds margin`: the smallest true difference the design
@@ -37,7 +37,7 @@ and do not change it: McNemar conditions on one trained model per side (it
 ignores training variance), and P(a > b) describes how often a wins, not by how
 much.
 
-    from harness.verdicts import decide
+    from harness.report.verdicts import decide
     decide(paired_stats(d, margin=0.005), holm_p=0.01, trials=10).text   # "better (...)"
 """
 
@@ -46,7 +46,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.stats import ALPHA, PairedStats
+from harness.report.stats import ALPHA, PairedStats
 
 BETTER, WORSE, EQUIVALENT, NO_VERDICT = "better", "worse", "equivalent", "no verdict"
 MIN_PAIRS = 5

@@ -37,7 +37,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from harness import lineage, ui_view
+from harness.tracking import lineage, ui_view
 
 DEFAULT_TRACKING_URI = "sqlite:///runs/mlflow.db"
 EPOCH_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "beta1",
@@ -52,7 +52,7 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
     db = _sqlite_path(uri)
     if db is not None:
-        with contextlib.suppress(OSError):  # one that cannot be made: harness.preflight says
+        with contextlib.suppress(OSError):  # one that cannot be made: harness.sweep.preflight says
             db.parent.mkdir(parents=True, exist_ok=True)
     return uri
 
@@ -214,7 +214,7 @@ class TrialRun:
 
         `tested_epoch`: the epoch whose weights were tested (the recipe's `test_weights`);
         `converged`: 1.0 unless the trial stopped at the epoch cap with its valid loss
-        still falling (`harness.train.stop_reason` decides).
+        still falling (`harness.training.loop.stop_reason` decides).
         """
         finals = {"test_loss": test_loss, "test_acc": test_acc, "best_epoch": best_epoch,
                   "best_valid_acc": best_valid_acc,
@@ -236,8 +236,8 @@ class TrialRun:
         self.client.log_text(self.run_id, out.getvalue(), "confusion_matrix.csv")
 
     def log_metrics(self, values: Mapping[str, float]) -> None:
-        """Final metrics (step 0) beside log_test's, e.g. harness.gpu_stats.trial_metrics,
-        harness.robustness's `robust_*_acc`."""
+        """Final metrics (step 0) beside log_test's, e.g. harness.training.gpu_stats.trial_metrics,
+        harness.evaluation.robustness's `robust_*_acc`."""
         now = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[
             Metric(k, float(v), now, 0) for k, v in values.items()])

@@ -31,7 +31,7 @@ And the field's standard keyword-spotting recipe:
   momentum buffer emptied) at each LR step; torch's MultiStepLR keeps the buffer.
 
 Augmentation keys (`shift_ms`, `noise_prob`, `noise_volume`, `time_masks`, ...; what they do
-is harness.augment's) default to off: the reference study used none.
+is harness.training.augment's) default to off: the reference study used none.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class Recipe:
     momentum: float = 0.0        # SGD's momentum (Adam uses beta1)
     milestones: str = ""         # step schedule: the optimiser steps (batches) after which
     gamma: float = 0.1           # the LR is multiplied by gamma, e.g. "3000,6000"
-    shift_ms: float = 0.0        # random time shift, uniform in +-shift_ms (harness.augment)
+    shift_ms: float = 0.0        # random time shift, uniform in +-shift_ms (training.augment)
     noise_prob: float = 0.0      # chance per clip of background noise mixed in
     noise_volume: float = 0.1    # its volume: uniform in [0, noise_volume]
     time_masks: int = 0          # SpecAugment: time bands per example
@@ -226,7 +226,7 @@ def kept(epochs: Sequence[Any], test_weights: str) -> tuple[Any, Any]:
 
 
 def converged(epochs: Sequence[Any]) -> bool:
-    """Whether a finished run's epochs (harness.train.EpochResult: `stop`, `is_best`, `lr`)
+    """Whether a finished run's epochs (harness.training.loop.EpochResult: `stop`, `is_best`, `lr`)
     count as converged, which the report requires before it gives a verdict.
 
     Not converged: stopped at the epoch cap with the valid loss still falling (the last

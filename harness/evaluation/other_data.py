@@ -81,9 +81,9 @@ def clips_of(data: Any, part: str) -> Any:
 
 def evaluate_on(pipeline: Any, clips: Any, words: Sequence[str], mapping: np.ndarray,
                 device: str = "cpu", batch_size: int = 256) -> Evaluation:
-    """harness.train.evaluate on `clips` relabelled into the model's indices."""
+    """harness.training.loop.evaluate on `clips` relabelled into the model's indices."""
     from harness.data import Clips
-    from harness.train import TrainConfig, evaluate
+    from harness.training.loop import TrainConfig, evaluate
 
     if len(clips.labels) == 0:
         raise HarnessError("nothing to evaluate: that part of the data set has no clips "
@@ -117,10 +117,10 @@ def log_evaluation(client: MlflowClient, trial: Any, ev: Evaluation,
     trial's parent, `test_set`, the code's versions; metrics `metrics_of` plus the trial's
     own `trial_test_acc`; artifacts `confusion_matrix.csv` (rows true words of the new set,
     columns the model's words), `per_word.csv`, `eval_predictions.csv`; dataset inputs as
-    a trial's (harness.lineage.log_data), of the part(s) tested.
+    a trial's (harness.tracking.lineage.log_data), of the part(s) tested.
     """
-    from harness import lineage
-    from harness.tracking import environment_tags
+    from harness.tracking import lineage
+    from harness.tracking.runs import environment_tags
 
     tags = {"harness.role": ROLE, EVALUATES: trial.info.run_id, "test_set": data.test_set,
             "trial_run_name": trial.info.run_name or "", **environment_tags(),

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from harness.device import resolve_device
+from harness.training.device import resolve_device
 
 SAMPLE_S = 0.5  # NVML's utilisation is itself an average over 1/6 s to 1 s
 THROUGHPUT_METRICS = ("train_step_ms", "train_samples_per_s_median",

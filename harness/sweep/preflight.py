@@ -37,7 +37,7 @@ def check_sweep(plan: Any) -> None:
 
 
 def check_device(name: str) -> None:
-    from harness.device import resolve_device
+    from harness.training.device import resolve_device
 
     try:
         resolve_device(name)

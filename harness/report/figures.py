@@ -11,7 +11,6 @@ the same store always gives the same bytes.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 
 import numpy as np
@@ -19,22 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-DPI = 100
-
-
-def to_png(fig: Figure) -> bytes:
-    """Render with Agg; metadata pinned so the bytes depend on the data alone."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    return buf.getvalue()
-
-
-def colors_for(labels: list[str]) -> dict[str, tuple[float, ...]]:
-    """One colour per configuration, shared by every figure of a report."""
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab10" if len(labels) <= 10 else "tab20"]
-    return {label: cmap(i % cmap.N) for i, label in enumerate(labels)}
+from harness.plotting import colors_for, to_png
 
 
 def valid_curves(curves: pd.DataFrame, colors: Mapping[str, tuple[float, ...]]) -> bytes:

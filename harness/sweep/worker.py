@@ -31,13 +31,13 @@ from typing import Any
 import numpy as np
 import optuna
 
-from harness import lineage
-from harness.divergence import diverged, mark
-from harness.experiment import options_of
 from harness.signals import exit_status, ignore_sigint, stop_on_sigterm
-from harness.stores import close_run
-from harness.sweep import Study, SweepPlan, requeue
-from harness.tracking import Tracker, TrialRun
+from harness.sweep.experiment import options_of
+from harness.sweep.queue import Study, SweepPlan, requeue
+from harness.sweep.stores import close_run
+from harness.tracking import lineage
+from harness.tracking.runs import Tracker, TrialRun
+from harness.training.divergence import diverged, mark
 
 TrialHook = Callable[[int, dict[str, Any] | None, str, float | None], None]
 EpochHook = Callable[[int, int], None]  # (epoch, epochs)
@@ -206,7 +206,7 @@ def run_trial(study: Study, trial: optuna.Trial, tracker: Tracker,
     if exp.models == "best":  # after our tell: the last trial to end sees every value
         from mlflow.exceptions import MlflowException
 
-        from harness.logged_model import keep_best
+        from harness.tracking.logged_model import keep_best
 
         with contextlib.suppress(MlflowException, OSError):  # the next trial's end retries
             keep_best(tracker.client, study.trials())
@@ -227,14 +227,14 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
            data_cache: dict[tuple[Any, ...], Any], on_epoch: EpochHook | None,
            stream: Any = None, models: str = "all") -> float:
     """Train, log and test one trial's pipeline; returns the tested epoch's valid_acc."""
-    from harness.cost import log_cost
     from harness.data import load_splits
-    from harness.device import seed_everything
-    from harness.gpu_stats import GpuSampler, trial_metrics
-    from harness.logged_model import log_pipeline
     from harness.models import build_pipeline
-    from harness.recipes import converged, kept
-    from harness.train import TrainConfig, evaluate, fit, frontend_throughput
+    from harness.models.cost import log_cost
+    from harness.tracking.logged_model import log_pipeline
+    from harness.training.device import seed_everything
+    from harness.training.gpu_stats import GpuSampler, trial_metrics
+    from harness.training.loop import TrainConfig, evaluate, fit, frontend_throughput
+    from harness.training.recipes import converged, kept
 
     key = (*(params[f"data.{k}"] for k in ("dataset", "root", "split", "split_seed")),
            params.get("data.task", "words30"))
@@ -277,14 +277,14 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
                  predictions=np.stack([data.test.labels, test.predictions], axis=1))
     run.log_metrics(trial_metrics(epochs, cfg.batch_size, gpu))  # step time, GPU use
     if cfg.robustness:
-        from harness.robustness import robustness
+        from harness.evaluation.robustness import robustness
 
         run.log_metrics(robustness(model, frontend, data.test, data.noise, cfg))
     if stream is not None:  # [stream] enabled: harness/streaming/track.py
         from harness.streaming.track import stream_trial
 
         stream_trial(run, frontend, model, data, stream, cfg.device)
-    if models != "none":  # [tracking] models; "best": harness.logged_model.keep_best
+    if models != "none":  # [tracking] models; "best": harness.tracking.logged_model.keep_best
         log_pipeline(run.client, run.run_id, frontend, model, data.labels)
     return tested.valid_acc
 
@@ -293,7 +293,7 @@ def _device(name: str) -> str:
     """The device tag: "cpu", or "cuda:0 (NVIDIA H100 80GB HBM3)"."""
     import torch
 
-    from harness.device import resolve_device
+    from harness.training.device import resolve_device
 
     device = resolve_device(name)
     if device.type == "cuda":

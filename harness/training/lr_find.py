@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.device import DeviceClips, seed_everything
-from harness.train import TrainConfig, forward, prepare
+from harness.training.device import DeviceClips, seed_everything
+from harness.training.loop import TrainConfig, forward, prepare
 
 if TYPE_CHECKING:
     from harness.data import Clips

@@ -2,7 +2,7 @@
 
     plan = SweepPlan.create(load_experiment("quick"))   # journal under runs/optuna/
     prepare(plan)        # study + MLflow parent run; dead trials re-queued; queue filled
-    harness.worker.work(plan)                           # then run the queue
+    harness.sweep.worker.work(plan)                           # then run the queue
     python -m harness sweep experiments/quick.toml --workers 2     # all of it
 
 How the work is shared. Every trial is enqueued (Optuna WAITING) before it runs, and a
@@ -46,11 +46,11 @@ from optuna.storages import BaseStorage, RDBStorage, fail_stale_trials
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from harness.experiment import Experiment
-from harness.faults import ATTEMPT, DIED, gave_up, may_retry, requeue, retry_failed
-from harness.recipes import resolve
-from harness.stores import creation_lock, repair_journal, restore_from_mlflow
-from harness.tracking import Tracker, resolve_tracking_uri
+from harness.sweep.experiment import Experiment
+from harness.sweep.faults import ATTEMPT, DIED, gave_up, may_retry, requeue, retry_failed
+from harness.sweep.stores import creation_lock, repair_journal, restore_from_mlflow
+from harness.tracking.runs import Tracker, resolve_tracking_uri
+from harness.training.recipes import resolve
 
 HEARTBEAT_S = 20   # seconds between heartbeats of a running trial
 GRACE_S = 120      # a trial of another host is dead after this long without one

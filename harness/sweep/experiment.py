@@ -1,7 +1,7 @@
 """An experiment: the validated, frozen form of an experiments/*.toml file, and what a sweep
-asks of it. Files are read and checked by `harness.experiment_file`.
+asks of it. Files are read and checked by `harness.sweep.experiment_file`.
 
-    exp = load_experiment("quick", overrides={"epochs": 2})   # harness.experiment_file
+    exp = load_experiment("quick", overrides={"epochs": 2})   # harness.sweep.experiment_file
     exp.grid()                       # [{"frontend": "complex", "seed": 0}, ...] for a grid
     exp.params(trial_params)         # the full flat dict of one trial (docs/architecture.md)
     exp.suggest(trial)               # draw the searched keys from an Optuna trial
@@ -22,7 +22,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.streaming.settings import StreamSettings
-from harness.tracking import DEFAULT_MARGIN
+from harness.tracking.runs import DEFAULT_MARGIN
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +98,7 @@ class Experiment:
         """The full flat dict of one trial, sorted: fixed values, then the searched ones,
         then every value of its recipe that neither gives; a random split without a fixed
         `split_seed` takes the trial's seed, so each replicate draws its own split."""
-        from harness.recipes import resolve
+        from harness.training.recipes import resolve
 
         merged = {**self.fixed, **searched}
         merged.update(dataclasses.asdict(resolve(merged)))

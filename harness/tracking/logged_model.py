@@ -36,7 +36,7 @@ class Pipeline(nn.Module):
     """(B, T) float32 waveform in [-1, 1) -> (B, n_classes) logits: front-end, then network.
 
     `labels[i]` is the word of logit i. The front-end runs without gradients, as in training
-    (harness.train.forward); batches of int16 clips are `audio / 32768`.
+    (harness.training.loop.forward); batches of int16 clips are `audio / 32768`.
     """
 
     def __init__(self, frontend: nn.Module, model: nn.Module, labels: Sequence[str]) -> None:
@@ -115,7 +115,7 @@ def load_pipeline(client: MlflowClient, run_id: str) -> Pipeline:
 def keep_best(client: MlflowClient, trials: Sequence[Any]) -> str | None:
     """[tracking] models = "best": delete the model of every finished trial but the best.
 
-    `trials`: the study's Optuna FrozenTrials (harness.sweep.Study.trials()); the best is
+    `trials`: the study's Optuna FrozenTrials (harness.sweep.queue.Study.trials()); the best is
     the COMPLETE one with the highest objective (the tested epoch's validation accuracy;
     ties: the lower number). Only finished trials are touched, so a worker that calls this
     before another's trial is told never deletes a model that may yet be the best: each

@@ -8,7 +8,7 @@ Checkpoints (front-end and network weights) are harness/checkpoint.py's.
         print(r.epoch, r.valid_acc)         # the model holds the best weights so far here
     print(evaluate(model, frontend, splits.test, TrainConfig()).acc)
 
-Input pipeline, as in airbench (the tensors and devices are `harness.device`'s): batches are
+Input pipeline, as in airbench (the tensors and devices are `training.device`'s): batches are
 drawn from one int16 tensor by indexing with a seeded permutation, scaled to float32 on the
 device and passed through the front-end once per batch. No DataLoader, no per-clip Python.
 Training drops the last partial batch of each epoch (a new one each epoch, so every clip is
@@ -16,7 +16,7 @@ still seen): every step then has the same size, a BatchNorm never sees a batch o
 the one-cycle schedule's length is exactly epochs * (N // batch_size) steps. On CPU,
 `prepare` also tunes glibc's malloc (`keep_freed_memory`): 1.8x faster steps.
 
-The recipe (Adam, its schedule, when to stop, which weights to test) is `harness.recipes`';
+The recipe (Adam, its schedule, when to stop, which weights to test) is `harness.training.recipes`';
 the default is the reference study as it ran. The trainer knows nothing of Optuna or MLflow.
 """
 
@@ -34,8 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.augment import Augmenter
-from harness.device import (
+from harness.errors import HarnessError
+from harness.training.augment import Augmenter
+from harness.training.device import (
     DeviceClips,
     keep_freed_memory,
     peak_memory_mb,
@@ -43,8 +44,7 @@ from harness.device import (
     seed_everything,
     sync,
 )
-from harness.errors import HarnessError
-from harness.recipes import DEFAULT_RECIPE, RECIPE_KEYS, Recipe, build_optimizer, resolve
+from harness.training.recipes import DEFAULT_RECIPE, RECIPE_KEYS, Recipe, build_optimizer, resolve
 
 if TYPE_CHECKING:
     from harness.data import Clips
@@ -59,7 +59,7 @@ EVAL_BATCH_CUDA = 1024
 
 @dataclass
 class TrainConfig:
-    """One run: a recipe (harness.recipes; its keys overridable) and how to execute it.
+    """One run: a recipe (harness.training.recipes; its keys overridable) and how to execute it.
 
     The recipe keys default to None, "the recipe's value"; construction fills every one in
     (and checks it), so `cfg.lr` is always a number. Each field is also a sweep key.
@@ -80,14 +80,14 @@ class TrainConfig:
     momentum: float | None = None
     milestones: str | None = None
     gamma: float | None = None
-    shift_ms: float | None = None  # augmentation (harness.augment), off unless the recipe says
+    shift_ms: float | None = None  # augmentation (training.augment), off unless the recipe says
     noise_prob: float | None = None
     noise_volume: float | None = None
     time_masks: int | None = None
     time_mask_width: int | None = None
     freq_masks: int | None = None
     freq_mask_width: int | None = None
-    robustness: bool = False  # after testing, the sweep also runs harness.robustness
+    robustness: bool = False  # after testing, the sweep also runs harness.evaluation.robustness
     amp: bool = False  # bf16 autocast around the model; the front-end stays float32
     channels_last: bool = False
     compile: bool = False  # torch.compile the model
@@ -252,8 +252,8 @@ def fit(model: nn.Module, frontend: nn.Module, train: Clips, valid: Clips,
         cfg: TrainConfig, noise: np.ndarray | None = None) -> Iterator[EpochResult]:
     """Train `model` on front-end features of `train`, yielding one EpochResult per epoch.
 
-    The optimiser and schedule are the recipe's (`harness.recipes.build_optimizer`), so is
-    the augmentation of training batches (`harness.augment`; `noise`: SplitData.noise, the
+    The optimiser and schedule are the recipe's (`harness.training.recipes.build_optimizer`), so is
+    the augmentation of training batches (`harness.training.augment`; `noise`: SplitData.noise, the
     windows it mixes in); validation is never augmented. Training
     stops after `patience` epochs without a valid loss lower than the best by more than
     `min_delta`, or at `epochs`; the last result's `stop` says which. Whenever control is

@@ -130,7 +130,7 @@ def cost(frontend: nn.Module, model: nn.Module, latency: bool = False,
 
 
 def log_cost(run: Any, frontend: nn.Module, model: nn.Module, latency: bool = True) -> Cost:
-    """Log the pipeline's Cost on the trial's MLflow run (`harness.tracking.TrialRun`) as
+    """Log the pipeline's Cost on the trial's MLflow run (`harness.tracking.runs.TrialRun`) as
     metrics at step 0: params, macs, latency_ms, frontend_params, frontend_macs."""
     result = cost(frontend, model, latency=latency)
     run.log_metrics({k: v for k, v in asdict(result).items() if v is not None})
