@@ -17,6 +17,7 @@ from test_sweep import new_tracking_uri, runs, tiny_experiment
 from harness.cli import main
 from harness.data import load_splits
 from harness.models import build_pipeline
+from harness.models.classifier import Classifier
 from harness.tracking.logged_model import log_pipeline
 from harness.tracking.runs import Tracker
 from harness.training.loop import TrainConfig, fit
@@ -72,7 +73,7 @@ def test_stream_command_scores_a_logged_model(tmp_path: Path,
     run = tracker.trial(0, {"frontend": "log_power", "model": "seed_cnn", "data.dataset": None,
                             "data.root": str(root), "data.split": "official",
                             "data.split_seed": None})
-    log_pipeline(run.client, run.run_id, frontend, model, data.labels)  # as a sweep's trial
+    log_pipeline(run.client, run.run_id, Classifier(frontend, model), data.labels)  # as a trial
     run.finish("COMPLETE")
     capsys.readouterr()
     assert main(["stream", run.run_id, "--tracking-uri", uri, "--set", "seconds=30",

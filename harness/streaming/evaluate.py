@@ -1,6 +1,6 @@
 """One streaming evaluation of one trained pipeline: stream -> posteriors -> detections -> DET.
 
-    result = evaluate_stream(pipeline(frontend, model), data, StreamSettings(seconds=600))
+    result = evaluate_stream(Classifier(frontend, model), data, StreamSettings(seconds=600))
     result.summary          # {"stream_frr_at_1fa_h": ..., "stream_det_auc": ..., ...}
     result.det              # the DET table (metrics.DET_COLUMNS)
 

@@ -5,8 +5,8 @@
     scores = smooth(post, w_smooth=3)                        # Chen et al.'s causal average
     det = detect(scores, stream.keywords, THRESHOLDS, refractory=10)
 
-A pipeline is any nn.Module mapping (B, 16000) float32 in [-1, 1] to (B, n_classes)
-logits: the harness's front-end followed by its network (`pipeline(frontend, model)`),
+The network is any nn.Module mapping (B, 16000) float32 in [-1, 1] to (B, n_classes)
+logits: the harness's front-end followed by its network (`harness.models.classifier.Classifier`),
 or a model logged to MLflow. Every front-end and model goes through the same code.
 The stream is moved to the device once and cut into windows by `Tensor.unfold` (a
 view, no copy); windows go through the pipeline `batch` at a time.
@@ -46,11 +46,6 @@ from harness.data.speech_commands import CLIP_SAMPLES
 # a confident model's false alarms live. Shared by every run, so curves average directly.
 THRESHOLDS = np.unique(np.round(np.concatenate(
     [np.linspace(0.0, 1.0, 101), 1.0 - np.logspace(-2, -6, 41)]), 9))
-
-
-def pipeline(frontend: nn.Module, model: nn.Module) -> nn.Module:
-    """The front-end and network as one module: (B, 16000) waveforms -> (B, n_classes)."""
-    return nn.Sequential(frontend, model)
 
 
 @torch.inference_mode()

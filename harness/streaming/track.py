@@ -24,9 +24,9 @@ from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 from torch import nn
 
+from harness.models.classifier import Classifier
 from harness.streaming.evaluate import StreamResult, evaluate_stream
 from harness.streaming.figures import det_curves
-from harness.streaming.infer import pipeline
 from harness.streaming.settings import StreamSettings
 
 DET_CSV, KEYWORDS_CSV, DET_PNG = "stream_det.csv", "stream_keywords.csv", "stream_det.png"
@@ -56,6 +56,6 @@ def stream_trial(run: Any, frontend: nn.Module, model: nn.Module, data: Any,
     run (`run`: a harness.tracking.runs.TrialRun)."""
     from harness.training.device import resolve_device
 
-    result = evaluate_stream(pipeline(frontend, model), data, settings, resolve_device(device))
+    result = evaluate_stream(Classifier(frontend, model), data, settings, resolve_device(device))
     log_stream(run.client, run.run_id, result)
     return result

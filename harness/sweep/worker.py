@@ -229,6 +229,7 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
     """Train, log and test one trial's pipeline; returns the tested epoch's valid_acc."""
     from harness.data import load_splits
     from harness.models import build_pipeline
+    from harness.models.classifier import Classifier
     from harness.models.cost import log_cost
     from harness.tracking.logged_model import log_pipeline
     from harness.training.device import seed_everything
@@ -285,7 +286,8 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
 
         stream_trial(run, frontend, model, data, stream, cfg.device)
     if models != "none":  # [tracking] models; "best": harness.tracking.logged_model.keep_best
-        log_pipeline(run.client, run.run_id, frontend, model, data.labels)
+        log_pipeline(run.client, run.run_id, Classifier(frontend, model, data.labels),
+                     data.labels)
     return tested.valid_acc
 
 

@@ -1,8 +1,8 @@
 """A trial's trained weights as an MLflow model: front-end and network in one module.
 
-    model_id = log_pipeline(client, run_id, frontend, model, labels)
-    pipeline = load_pipeline(client, run_id)        # the trial's Pipeline, on the CPU
-    logits = pipeline(x)                            # x (B, 16000) float32 in [-1, 1)
+    model_id = log_pipeline(client, run_id, Classifier(frontend, model, labels), labels)
+    net = load_pipeline(client, run_id)             # the trial's Classifier, on the CPU
+    logits = net(x)                                 # x (B, 16000) float32 in [-1, 1)
     keep_best(client, study_trials)                 # [tracking] models = "best"
 
 The model is saved with `mlflow.pytorch.save_model` (so `mlflow.pytorch.load_model` and
@@ -10,6 +10,10 @@ The model is saved with `mlflow.pytorch.save_model` (so `mlflow.pytorch.load_mod
 run through the explicit client: `mlflow.pytorch.log_model` would need the fluent API's
 process-wide active run and tracking URI (see harness/tracking.py). It is found again by
 the run's outputs, and at `models:/<model_id>` (the UI's "Logged models").
+
+Models logged before the layout moved (the class `harness.logged_model.Pipeline`, now
+`harness.models.classifier.Classifier`) load through `_MovedUnpickler`, which maps the old
+class paths to the new ones: the old module paths stay free for the import contract.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import contextlib
 import copy
 import json
 import logging
+import pickle
 import tempfile
 from collections.abc import Iterator, Sequence
 from importlib import metadata
@@ -26,34 +31,16 @@ from typing import Any
 import torch
 from mlflow.entities import LoggedModelOutput
 from mlflow.tracking import MlflowClient
-from torch import Tensor, nn
+from torch import nn
 
 MODEL_NAME = "model"  # the LoggedModel's name, as mlflow.pytorch.log_model(name=...) would
 DROPPED = "harness.model_dropped"  # run tag: why its model's files are gone
 
 
-class Pipeline(nn.Module):
-    """(B, T) float32 waveform in [-1, 1) -> (B, n_classes) logits: front-end, then network.
-
-    `labels[i]` is the word of logit i. The front-end runs without gradients, as in training
-    (harness.training.loop.forward); batches of int16 clips are `audio / 32768`.
-    """
-
-    def __init__(self, frontend: nn.Module, model: nn.Module, labels: Sequence[str]) -> None:
-        super().__init__()
-        self.frontend = frontend
-        self.model = model
-        self.labels = list(labels)
-
-    def forward(self, x: Tensor) -> Tensor:
-        with torch.no_grad():
-            features = self.frontend(x)
-        return self.model(features).float()
-
-
-def log_pipeline(client: MlflowClient, run_id: str, frontend: nn.Module, model: nn.Module,
-                 labels: Sequence[str], step: int = 0) -> str:
-    """Save a CPU copy of frontend + model as the run's MLflow model; returns its model id.
+def log_pipeline(client: MlflowClient, run_id: str, net: nn.Module, labels: Sequence[str],
+                 step: int = 0) -> str:
+    """Save a CPU copy of `net` (a harness.models.classifier.Classifier: (B, 16000) float32
+    -> (B, len(labels)) logits) as the run's MLflow model; returns its model id.
 
     Cheap by design: pip requirements are given (no import scan), no input example is run.
     """
@@ -62,7 +49,7 @@ def log_pipeline(client: MlflowClient, run_id: str, frontend: nn.Module, model: 
     from mlflow.models import ModelSignature
     from mlflow.types import Schema, TensorSpec
 
-    pipeline = Pipeline(copy.deepcopy(frontend), copy.deepcopy(model), labels).cpu().eval()
+    pipeline = copy.deepcopy(net).cpu().eval()
     samples = 16000
     signature = ModelSignature(
         inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, samples), "waveform")]),
@@ -93,9 +80,10 @@ def model_id_of(client: MlflowClient, run_id: str) -> str | None:
     return models[-1].model_id if models else None
 
 
-def load_pipeline(client: MlflowClient, run_id: str) -> Pipeline:
-    """The Pipeline trial run `run_id` logged, on the CPU, in eval mode."""
-    import mlflow.pytorch
+def load_pipeline(client: MlflowClient, run_id: str) -> nn.Module:
+    """The Classifier (harness.models.classifier) trial run `run_id` logged, on the CPU, in
+    eval mode; models logged before the layout moved too."""
+    from mlflow.artifacts import download_artifacts
 
     from harness.errors import HarnessError
 
@@ -109,7 +97,32 @@ def load_pipeline(client: MlflowClient, run_id: str) -> Pipeline:
                            "[tracking] models = \"none\", or before models were logged; pick "
                            "a finished trial's run")
     location = client.get_logged_model(model_id).artifact_location
-    return mlflow.pytorch.load_model(location, map_location="cpu").eval()
+    with tempfile.TemporaryDirectory(prefix="harness-model-") as tmp:
+        local = download_artifacts(artifact_uri=location, dst_path=tmp)
+        # mlflow.pytorch.load_model would pickle-load with mlflow's own module; the same file
+        # through torch.load with ours maps the pre-move class paths (it is cloudpickle's
+        # format, which plain pickle reads).
+        net = torch.load(f"{local}/data/model.pth", map_location="cpu", weights_only=False,
+                         pickle_module=_moved_pickle)
+    return net.eval()
+
+
+# Class paths of models pickled before the layout moved (harness.logged_model held the
+# class, called Pipeline then) -> where they live now.
+MOVED_CLASSES = {("harness.logged_model", "Pipeline"): ("harness.models.classifier", "Classifier")}
+
+
+class _MovedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        return super().find_class(*MOVED_CLASSES.get((module, name), (module, name)))
+
+
+class _moved_pickle:  # torch.load takes a module-like object
+    """The pickle module torch.load is given: pickle's own, with `_MovedUnpickler`."""
+
+    Unpickler = _MovedUnpickler
+    load = staticmethod(pickle.load)
+    __name__ = "harness.tracking.logged_model._moved_pickle"
 
 
 def keep_best(client: MlflowClient, trials: Sequence[Any]) -> str | None:

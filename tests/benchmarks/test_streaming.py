@@ -24,7 +24,8 @@ import torch
 
 from harness.data import Clips
 from harness.models import build_pipeline
-from harness.streaming.infer import THRESHOLDS, detect, pipeline, posteriors, smooth
+from harness.models.classifier import Classifier
+from harness.streaming.infer import THRESHOLDS, detect, posteriors, smooth
 from harness.streaming.metrics import det_table
 from harness.streaming.settings import StreamSettings
 from harness.streaming.streams import Stream, make_stream
@@ -45,7 +46,7 @@ def stream(tone_clips: tuple[np.ndarray, np.ndarray]) -> Stream:
 def test_stream_scan(frontend: str, stream: Stream, device: torch.device,
                      measure: Callable[..., Any]) -> None:
     fe, model = build_pipeline(frontend, "seed_cnn", len(NAMES), {}, {"width": 0.25})
-    net = pipeline(fe, model).to(device).eval()
+    net = Classifier(fe, model).to(device).eval()
     hop = StreamSettings().hop
     post = measure(lambda: posteriors(net, stream.audio, hop=hop, device=device),
                    items=SECONDS, role=frontend, group="streaming scan (audio s/s)",
