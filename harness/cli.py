@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default=None,
                    help="where to download from: the archive's URL or a base folder URL "
                         "(default: $HARNESS_SPEECH_COMMANDS_URL, else TensorFlow's bucket; "
-                        "fsdd: the URL of its archive, https or file://, default GitHub's)")
+                        "fsdd: its archive as a URL, https or file://, or a path; default "
+                        "GitHub's)")
     p.add_argument("--sha256", default=None,
                    help="the archive's expected SHA-256 (default: the published one), or "
                         "'skip' to check only its length")

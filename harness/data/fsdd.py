@@ -92,8 +92,11 @@ _HINT = ("nothing was kept. Retry when online, or give --url with a mirror of th
 
 
 def prepare(data_dir: Path, url: str | None = None) -> Path:
-    """data_dir/fsdd, downloaded from `url` (default: GitHub's archive of the tag), checked
-    and converted unless already complete; HarnessError with one line on any failure."""
+    """data_dir/fsdd, downloaded from `url` (default: GitHub's archive of the tag; a URL or a
+    local path), checked and converted unless already complete; HarnessError with one line
+    on any failure."""
+    if url and "://" not in url:  # a path: ../shared/data/free-spoken-digit-dataset-...
+        url = Path(url).expanduser().absolute().as_uri()
     folder = data_dir / NAME
     if (folder / COMPLETE).is_file():
         return folder
