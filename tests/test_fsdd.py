@@ -204,7 +204,7 @@ def test_bad_inputs_fail_in_one_line(tmp_path: Path, harness_data_dir: Path,
             info.size = len(body)
             tar.addfile(info, io.BytesIO(body))
     for url, said in ((cut.as_uri(), "the archive is truncated or corrupt (ReadError"),
-                      (few.as_uri(), "holds 3 recordings in recordings/, not the 3,000"),
+                      (str(few), "holds 3 recordings in recordings/, not the 3,000"),  # a path
                       ("http://127.0.0.1:9/v1.0.10.tar.gz", "give --url with a mirror")):
         assert main(["data", "prepare", "fsdd", "--url", url]) == 2
         err = capsys.readouterr().err
