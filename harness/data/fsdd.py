@@ -21,12 +21,12 @@ Conversion, into the Speech Commands layout (speech_commands.py):
 - 8 kHz -> 16 kHz with torchaudio.functional.resample (its default windowed-sinc filter;
   harness.data.noise.resample_16k, in batches zero-padded after the end, which leaves every
   output sample as a call on the recording alone gives): L samples become 2L.
-- Then centred in 1 s: a shorter word (all but 20 recordings: median 0.42 s) gets equal
-  silence (zeros) before and after, a longer one loses equal parts of both ends. Centred,
-  because the recordings are trimmed to the word, and a word flush against an edge of the
-  window is what a Speech Commands clip is not: centred, it sits mid-window as the Speech
-  Commands words mostly do, and the training's time shift (+-100 ms) can move it either way
-  without cutting it.
+- Then centred in 1 s: a shorter word (all but 20 recordings; median 0.42 s, so 0.29 s of
+  zeros on each side) gets equal silence before and after, a longer one (up to 2.28 s)
+  loses equal parts of both ends. Centred, because the recordings are trimmed to the word:
+  padded on one side only, its onset or end would sit on the window's edge, where the first
+  or last spectrogram frame only half sees it and the training's time shift (+-100 ms,
+  harness.training.augment) would push part of it out of the window.
 
 Splits: `official` follows FSDD's README: recordings 0-4 of each speaker and digit are the
 test set (300 clips). FSDD names no validation set; here it is the next ten percent,
