@@ -18,8 +18,7 @@ from pathlib import Path
 from rich.table import Table
 
 from harness.console import console
-from harness.data import choose, source
-from harness.data import prepare as prepare_data
+from harness.data import cache_dataset, choose, source
 from harness.data.download import ARCHIVES, TEST_SET, download
 from harness.data.speech_commands import (
     SPLIT_NAMES,
@@ -30,8 +29,9 @@ from harness.data.speech_commands import (
 )
 
 
-def prepare(args: argparse.Namespace) -> int:
-    """Download or generate if needed, decode, cache; one summary line."""
+def download_and_decode(args: argparse.Namespace) -> int:
+    """`harness data prepare`: download or generate the data set if needed, decode and cache
+    it; one summary line."""
     from harness.data import data_dir
 
     start = time.perf_counter()
@@ -44,7 +44,7 @@ def prepare(args: argparse.Namespace) -> int:
     if args.dataset in ARCHIVES:  # fetched here, so --sha256 reaches the download
         download(args.dataset, data_dir(), args.url, args.sha256)
     name, root = source(args.dataset, args.root, args.url)
-    cache = prepare_data(args.dataset, root, skip_bad=args.skip_bad)
+    cache = cache_dataset(args.dataset, root, skip_bad=args.skip_bad)
     console.print(f"{name}: {len(cache.paths)} clips, {len(cache.labels)} labels from {root}; "
                   f"cache {cache.folder} ({time.perf_counter() - start:.1f} s)",
                   markup=False, soft_wrap=True)
@@ -55,7 +55,7 @@ def info(args: argparse.Namespace) -> int:
     """Clips per split and per label of a task, with each label's share of its split and
     the test set used: a table on stderr, or one JSON object on stdout."""
     name, root = source(args.dataset, args.root)
-    cache = prepare_data(args.dataset, root, skip_bad=args.skip_bad)
+    cache = cache_dataset(args.dataset, root, skip_bad=args.skip_bad)
     chosen = choose(args.task, cache, name, args.split, args.split_seed, skip_bad=args.skip_bad)
     n_labels = len(chosen.labels)
     counts = {s: chosen.parts[s].counts(n_labels) for s in SPLIT_NAMES}

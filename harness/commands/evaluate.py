@@ -16,30 +16,25 @@ is logged as an evaluation run beside the trial (`--no-log` to only print it).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
-from typing import Any
 
-from harness.commands.stream import data_params, find_run, load_data
+from harness.commands.stream import find_run
 from harness.console import console
+from harness.data.spec import DataSpec
 from harness.errors import HarnessError
 
 
-def eval_params(args: argparse.Namespace, trial: dict[str, str]) -> dict[str, Any]:
-    """The `data.*` values to evaluate on: the trial's, with the flags over them."""
-    own = data_params(trial)
-    if args.root is None and args.dataset is None:
-        out = dict(own)
-    else:
-        out = {"data.dataset": args.dataset, "data.root": args.root,
-               "data.split": "official", "data.split_seed": 0, "data.task": own["data.task"]}
+def eval_spec(args: argparse.Namespace, trial: dict[str, str]) -> DataSpec:
+    """The data to evaluate on: the trial's (its `data.*` params), with the flags over it."""
+    own = DataSpec.from_params(trial)
+    spec = own if args.root is None and args.dataset is None else DataSpec(
+        dataset=args.dataset, root=args.root, split_seed=0, task=own.task)
     if args.part == "all":  # every clip whatever the split: a folder needs no list files
-        out["data.split"] = "random"
-    for key, flag in (("data.split", args.split), ("data.split_seed", args.split_seed),
-                      ("data.task", args.task)):
-        if flag is not None:
-            out[key] = flag
-    return out
+        spec = dataclasses.replace(spec, split="random")
+    flags = {"split": args.split, "split_seed": args.split_seed, "task": args.task}
+    return dataclasses.replace(spec, **{k: v for k, v in flags.items() if v is not None})
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -56,8 +51,9 @@ def evaluate(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep stderr clean
     pipeline = load_pipeline(client, args.run_id)
-    params = eval_params(args, run.data.params)
-    data = load_data(params)
+    spec = eval_spec(args, run.data.params)
+    params = spec.params()
+    data = spec.load()
     mapping = label_map(pipeline.labels, data.labels, args.run_id)
     clips = clips_of(data, args.part)
     result = evaluate_on(pipeline, clips, data.labels, mapping, str(device))

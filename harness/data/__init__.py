@@ -24,6 +24,7 @@ from harness.console import console
 from harness.data.background import read_noise
 from harness.data.cache import Cache, prepare_cache
 from harness.data.download import download
+from harness.data.spec import SPLITS, DataSpec
 from harness.data.speech_commands import (
     CLIP_SAMPLES,
     SPLIT_NAMES,
@@ -48,7 +49,7 @@ from harness.errors import HarnessError
 
 __all__ = [
     "DATASETS", "SPLITS", "SYNTHETIC", "SYNTH_SETS", "TASKS", "Cache", "Chosen", "Clips",
-    "SplitData", "choose", "data_dir", "load_splits", "prepare", "source",
+    "DataSpec", "SplitData", "cache_dataset", "choose", "data_dir", "load_splits", "source",
 ]
 
 # name -> the word folders it must have (its labels, sorted)
@@ -63,7 +64,6 @@ DATASETS: Mapping[str, tuple[str, ...]] = MappingProxyType({
 # as long, so a small CNN trains to early stopping within the quick study's minutes.
 SYNTH_SETS: Mapping[str, Mapping[str, int]] = MappingProxyType({
     "synth_commands": {}, "synth_commands_small": {"speakers": 200}})
-SPLITS = ("official", "random")
 SYNTHETIC = frozenset(SYNTH_SETS)  # generated speech: every verdict on it says so
 
 
@@ -118,9 +118,10 @@ def source(dataset: str | None, root: str | Path | None,
     return dataset, download(dataset, data_dir(), url)
 
 
-def prepare(dataset: str | None = "synth_commands", root: str | Path | None = None, *,
-            skip_bad: bool = False, url: str | None = None) -> Cache:
-    """Download or generate if needed, check the word folders, decode once; the Cache.
+def cache_dataset(dataset: str | None = "synth_commands", root: str | Path | None = None, *,
+                  skip_bad: bool = False, url: str | None = None) -> Cache:
+    """The data set's decoded cache: downloaded or generated first if needed, its word
+    folders checked, decoded once.
 
     HarnessError if the folder is missing or empty, its word folders differ from
     the named dataset's, or it holds bad clips (unless `skip_bad`).
@@ -140,7 +141,10 @@ def prepare(dataset: str | None = "synth_commands", root: str | Path | None = No
 def load_splits(dataset: str | None = "synth_commands", root: str | Path | None = None,
                 split: str = "official", split_seed: int = 0, *,
                 skip_bad: bool = False, task: str = DEFAULT_TASK) -> SplitData:
-    """The train/valid/test clips of a dataset's `task`, preparing it first if needed.
+    """The train/valid/test clips of a dataset's `task`, cached first if needed.
+
+    The arguments are the `[data]` keys of an experiment file (harness.data.spec.DataSpec,
+    whose `load()` calls this), and `skip_bad`.
 
     split "official": validation_list.txt / testing_list.txt (speaker-disjoint),
     zero-copy memmap slices. split "random": 60/20/20 for `split_seed`, copied
@@ -152,7 +156,7 @@ def load_splits(dataset: str | None = "synth_commands", root: str | Path | None 
         raise HarnessError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
     check_task(task)
     name, path = source(dataset, root)
-    cache = prepare(dataset, path, skip_bad=skip_bad)
+    cache = cache_dataset(dataset, path, skip_bad=skip_bad)
     chosen = choose(task, cache, name, split, split_seed, skip_bad=skip_bad)
     noise = read_noise(path)
     parts = {s: _take(chosen.parts[s], noise, split_seed, s) for s in SPLIT_NAMES}
