@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "'skip' to check only its length")
     p.add_argument("--skip-bad", action="store_true",
                    help="skip unreadable or malformed clips instead of stopping")
-    p.set_defaults(handler="harness.commands.data:prepare")
+    p.set_defaults(handler="harness.commands.data:download_and_decode")
     p = dsub.add_parser("info", help="clips per split and per label")
     p.add_argument("dataset", nargs="?", default=None)
     p.add_argument("--root", default=None)

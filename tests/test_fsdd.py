@@ -78,10 +78,10 @@ def test_a_clip_decodes_to_the_resampled_recording(fsdd_dir: Path) -> None:
     import torch
     import torchaudio.functional as taf
 
-    from harness.data import prepare
+    from harness.data import cache_dataset
     from harness.data.cache import float_to_int16
 
-    cache = prepare("fsdd")  # the decoded clips every split reads
+    cache = cache_dataset("fsdd")  # the decoded clips every split reads
     x = _recording("7_jackson_32.wav")
     y = float_to_int16(taf.resample(torch.from_numpy(x / 32768.0).float(), 8000, 16000).numpy())
     assert len(x) == 4301 and len(y) == 8602
@@ -110,9 +110,9 @@ def test_official_split_is_fsdds_and_not_speaker_disjoint(fsdd_dir: Path) -> Non
 
 
 def test_speaker_folds_on_fsdd_leave_one_speaker_out(fsdd_dir: Path) -> None:
-    from harness.data import choose, prepare
+    from harness.data import cache_dataset, choose
 
-    cache = prepare("fsdd")
+    cache = cache_dataset("fsdd")
     speakers = np.asarray(cache.speakers)
     tested: list[int] = []
     for fold in range(6):
@@ -126,10 +126,10 @@ def test_speaker_folds_on_fsdd_leave_one_speaker_out(fsdd_dir: Path) -> None:
 
 
 def test_speaker_folds_group_speech_commands_by_hash_id(speech_commands: Path) -> None:
-    from harness.data import choose, prepare
+    from harness.data import cache_dataset, choose
     from harness.data.speakers import speaker_folds
 
-    cache = prepare(None, speech_commands)  # 6 hash ids x 4 words x 2 clips
+    cache = cache_dataset(None, speech_commands)  # 6 hash ids x 4 words x 2 clips
     groups = speaker_folds(cache.speakers, 3)
     assert sorted(groups.values()) == [0, 0, 1, 1, 2, 2]  # 16 clips per fold
     tested = []
@@ -160,20 +160,20 @@ def test_data_info_counts_clips_per_word_and_speaker(fsdd_dir: Path,
 
 
 def test_evaluate_parts_name_the_speaker_roles(fsdd_dir: Path) -> None:
-    from harness.commands.evaluate import eval_params
+    from harness.commands.evaluate import eval_spec
     from harness.evaluation.other_data import clips_of
     from harness.tracking.lineage import dataset_inputs
 
     own = {"data.dataset": "synth_commands", "data.task": "words30"}
     args = SimpleNamespace(root=None, dataset="fsdd", part="dev", split=None, split_seed=None,
                            task=None)
-    params = eval_params(args, own)
-    assert params["data.split"] == "roles"
+    spec = eval_spec(args, own)
+    assert spec.split == "roles"
     data = load_splits("fsdd", split="roles")
     assert len(clips_of(data, "dev").labels) == 1000 and len(clips_of(data, "test").labels) == 2000
     with pytest.raises(HarnessError, match="--part dev is the dev speakers"):
-        eval_params(SimpleNamespace(**{**vars(args), "split": "official"}), own)
-    profile = json.loads(dataset_inputs(params, data, "0" * 20)[2].dataset.profile)
+        eval_spec(SimpleNamespace(**{**vars(args), "split": "official"}), own)
+    profile = json.loads(dataset_inputs(spec.params(), data, "0" * 20)[2].dataset.profile)
     assert profile["attribution"] == ATTRIBUTION_TEXT and profile["speaker_disjoint"] is True
     assert set(ROLES["test"]) == {"george", "lucas", "theo", "yweweler"}
 

@@ -21,8 +21,7 @@ from pathlib import Path
 from rich.table import Table
 
 from harness.console import console
-from harness.data import SPEAKER_ROLES, Chosen, choose, source
-from harness.data import prepare as prepare_data
+from harness.data import SPEAKER_ROLES, Chosen, cache_dataset, choose, source
 from harness.data.download import ARCHIVES, TEST_SET, download
 from harness.data.speech_commands import (
     SPLIT_NAMES,
@@ -34,8 +33,9 @@ from harness.data.speech_commands import (
 from harness.errors import HarnessError
 
 
-def prepare(args: argparse.Namespace) -> int:
-    """Download or generate if needed, decode, cache; one summary line."""
+def download_and_decode(args: argparse.Namespace) -> int:
+    """`harness data prepare`: download or generate the data set if needed, decode and cache
+    it; one summary line."""
     from harness.data import data_dir
 
     start = time.perf_counter()
@@ -51,7 +51,7 @@ def prepare(args: argparse.Namespace) -> int:
     if args.dataset in ARCHIVES:  # fetched here, so --sha256 reaches the download
         download(args.dataset, data_dir(), args.url, args.sha256)
     name, root = source(args.dataset, args.root, args.url)
-    cache = prepare_data(args.dataset, root, skip_bad=args.skip_bad)
+    cache = cache_dataset(args.dataset, root, skip_bad=args.skip_bad)
     console.print(f"{name}: {len(cache.paths)} clips, {len(cache.labels)} labels from {root}; "
                   f"cache {cache.folder} ({time.perf_counter() - start:.1f} s)",
                   markup=False, soft_wrap=True)
@@ -63,7 +63,7 @@ def info(args: argparse.Namespace) -> int:
     test set used, and clips per speaker (with its role, if the data set names roles): tables
     on stderr, or one JSON object on stdout."""
     name, root = source(args.dataset, args.root)
-    cache = prepare_data(args.dataset, root, skip_bad=args.skip_bad)
+    cache = cache_dataset(args.dataset, root, skip_bad=args.skip_bad)
     chosen = choose(args.task, cache, name, args.split, args.split_seed, skip_bad=args.skip_bad,
                     folds=args.folds)
     n_labels = len(chosen.labels)

@@ -19,38 +19,37 @@ is logged as an evaluation run beside the trial (`--no-log` to only print it).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
-from typing import Any
 
-from harness.commands.stream import data_params, find_run, load_data
+from harness.commands.stream import find_run
 from harness.console import console
+from harness.data.spec import DataSpec
 from harness.errors import HarnessError
 
 
-def eval_params(args: argparse.Namespace, trial: dict[str, str]) -> dict[str, Any]:
-    """The `data.*` values to evaluate on: the trial's, with the flags over them."""
-    own = data_params(trial)
+def eval_spec(args: argparse.Namespace, trial: dict[str, str]) -> DataSpec:
+    """The data to evaluate on: the trial's (its `data.*` params), with the flags over it.
+
+    Another named data set with speaker roles (fsdd) is tested in its `roles` split, so
+    `--part test` is its test speakers and `--part dev` its dev speakers."""
     from harness.data import SPEAKER_ROLES
 
-    if args.root is None and args.dataset is None:
-        out = dict(own)
-    else:
-        split = "roles" if args.dataset in SPEAKER_ROLES else "official"
-        out = {"data.dataset": args.dataset, "data.root": args.root,
-               "data.split": split, "data.split_seed": 0, "data.task": own["data.task"]}
+    own = DataSpec.from_params(trial)
+    split = "roles" if args.dataset in SPEAKER_ROLES else "official"
+    spec = own if args.root is None and args.dataset is None else DataSpec(
+        dataset=args.dataset, root=args.root, split=split, split_seed=0, task=own.task)
     if args.part == "all":  # every clip whatever the split: a folder needs no list files
-        out["data.split"] = "random"
-    for key, flag in (("data.split", args.split), ("data.split_seed", args.split_seed),
-                      ("data.task", args.task)):
-        if flag is not None:
-            out[key] = flag
-    if args.part == "dev" and out["data.split"] != "roles":
+        spec = dataclasses.replace(spec, split="random")
+    flags = {"split": args.split, "split_seed": args.split_seed, "task": args.task}
+    spec = dataclasses.replace(spec, **{k: v for k, v in flags.items() if v is not None})
+    if args.part == "dev" and spec.split != "roles":
         raise HarnessError(f"--part dev is the dev speakers of a data set with speaker roles "
                            f"({', '.join(SPEAKER_ROLES)}), in its roles split; the split here "
-                           f"is {out['data.split']}: give --dataset {next(iter(SPEAKER_ROLES))}"
+                           f"is {spec.split}: give --dataset {next(iter(SPEAKER_ROLES))}"
                            " or --split roles")
-    return out
+    return spec
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -67,8 +66,9 @@ def evaluate(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep stderr clean
     pipeline = load_pipeline(client, args.run_id)
-    params = eval_params(args, run.data.params)
-    data = load_data(params)
+    spec = eval_spec(args, run.data.params)
+    params = spec.params()
+    data = spec.load()
     mapping = label_map(pipeline.labels, data.labels, args.run_id)
     clips = clips_of(data, args.part)
     result = evaluate_on(pipeline, clips, data.labels, mapping, str(device))

@@ -27,6 +27,7 @@ from harness.data.background import read_noise
 from harness.data.cache import Cache, prepare_cache
 from harness.data.download import download
 from harness.data.speakers import speaker_disjoint
+from harness.data.spec import SPLITS, DataSpec
 from harness.data.speech_commands import (
     CLIP_SAMPLES,
     SPLIT_NAMES,
@@ -52,8 +53,8 @@ from harness.errors import HarnessError
 
 __all__ = [
     "DATASETS", "SPEAKER_ROLES", "SPLITS", "SYNTHETIC", "SYNTH_SETS", "TASKS", "Cache",
-    "Chosen", "Clips", "SplitData", "attribution", "choose", "data_dir", "load_splits",
-    "prepare", "source",
+    "Chosen", "Clips", "DataSpec", "SplitData", "attribution", "cache_dataset", "choose",
+    "data_dir", "load_splits", "source",
 ]
 
 # name -> the word folders it must have (its labels, sorted)
@@ -69,9 +70,6 @@ DATASETS: Mapping[str, tuple[str, ...]] = MappingProxyType({
 # as long, so a small CNN trains to early stopping within the quick study's minutes.
 SYNTH_SETS: Mapping[str, Mapping[str, int]] = MappingProxyType({
     "synth_commands": {}, "synth_commands_small": {"speakers": 200}})
-# official: the data set's lists; random: 60/20/20 by split_seed; speaker_folds: fold
-# split_seed of `folds` tests; roles: the fixed speaker roles of SPEAKER_ROLES (speakers.py)
-SPLITS = ("official", "random", "speaker_folds", "roles")
 # name -> {"dev": speakers, "test": speakers}: tune on dev, never on test
 SPEAKER_ROLES: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType({
     fsdd.NAME: fsdd.ROLES})
@@ -132,9 +130,10 @@ def source(dataset: str | None, root: str | Path | None,
     return dataset, download(dataset, data_dir(), url)
 
 
-def prepare(dataset: str | None = "synth_commands", root: str | Path | None = None, *,
-            skip_bad: bool = False, url: str | None = None) -> Cache:
-    """Download or generate if needed, check the word folders, decode once; the Cache.
+def cache_dataset(dataset: str | None = "synth_commands", root: str | Path | None = None, *,
+                  skip_bad: bool = False, url: str | None = None) -> Cache:
+    """The data set's decoded cache: downloaded or generated first if needed, its word
+    folders checked, decoded once.
 
     HarnessError if the folder is missing or empty, its word folders differ from
     the named dataset's, or it holds bad clips (unless `skip_bad`).
@@ -155,7 +154,10 @@ def load_splits(dataset: str | None = "synth_commands", root: str | Path | None 
                 split: str = "official", split_seed: int = 0, *,
                 skip_bad: bool = False, task: str = DEFAULT_TASK,
                 folds: int | None = None) -> SplitData:
-    """The train/valid/test clips of a dataset's `task`, preparing it first if needed.
+    """The train/valid/test clips of a dataset's `task`, cached first if needed.
+
+    The arguments are the `[data]` keys of an experiment file (harness.data.spec.DataSpec,
+    whose `load()` calls this), and `skip_bad`.
 
     split "official": validation_list.txt / testing_list.txt (speaker-disjoint on
     Speech Commands, not on fsdd), zero-copy memmap slices. split "random": 60/20/20 for
@@ -168,7 +170,7 @@ def load_splits(dataset: str | None = "synth_commands", root: str | Path | None 
     """
     _check(split, task, folds)  # before any download or decoding
     name, path = source(dataset, root)
-    cache = prepare(dataset, path, skip_bad=skip_bad)
+    cache = cache_dataset(dataset, path, skip_bad=skip_bad)
     chosen = choose(task, cache, name, split, split_seed, skip_bad=skip_bad, folds=folds)
     noise = read_noise(path)
     parts = {s: _take(chosen.parts[s], noise, split_seed, s) for s in SPLIT_NAMES}

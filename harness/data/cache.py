@@ -23,7 +23,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,7 +45,7 @@ from harness.data.speech_commands import (
     random_split_indices,
     speaker_of,
 )
-from harness.data.staging import reserve
+from harness.data.staging import TEMP, reserve, stale_temp, temp_name
 from harness.errors import HarnessError
 
 CACHE_VERSION = 2  # 2: float WAVs scaled and clipped here (caches decoded by 1 are rebuilt)
@@ -225,8 +224,7 @@ def _build(root: Path, clips: list[str], folder: Path) -> Cache:
     except HarnessError as exc:  # only the official split is lost; random still works
         order, member, official_error = clips, {}, str(exc)
 
-    host = socket.gethostname()
-    tmp = folder.parent / f".tmp-{host}-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp = folder.parent / temp_name()
     tmp.mkdir(parents=True)
     try:
         good, skipped = _decode_all(root, order, tmp / "audio.npy")
@@ -296,25 +294,8 @@ def _decode_all(root: Path, clips: list[str], dest: Path) -> tuple[list[str], li
 def _clean(key_dir: Path, keep: Path) -> None:
     """Remove older caches of the same folder and temp folders of dead processes here."""
     for path in key_dir.iterdir():
-        if path != keep and (not path.name.startswith(".tmp-") or stale_tmp(path.name)):
+        if path != keep and (not path.name.startswith(TEMP) or stale_temp(path.name)):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def stale_tmp(name: str) -> bool:
-    """Is ".tmp-HOST-PID-TOKEN" left by a process of this host that no longer runs?
-
-    Another host's folder (a shared data folder) or a live process's is kept.
-    """
-    host, _, pid = name[len(".tmp-"):].rpartition("-")[0].rpartition("-")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, owned by someone else
-        return False
-    return False
 
 
 def _bad_message(root: Path, skipped: list[list[str]], total: int) -> str:

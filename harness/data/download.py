@@ -18,9 +18,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import secrets
 import shutil
-import socket
 import tarfile
 import urllib.error
 import urllib.request
@@ -32,7 +30,7 @@ from typing import IO
 from rich.progress import Progress, TaskID
 
 from harness.console import progress
-from harness.data.cache import stale_tmp
+from harness.data.staging import stale_temp, temp_name
 from harness.errors import HarnessError
 
 URL_ENV = "HARNESS_SPEECH_COMMANDS_URL"
@@ -154,9 +152,9 @@ def _install(folder: Path, fill: Callable[[Path], None]) -> None:
     """
     folder.parent.mkdir(parents=True, exist_ok=True)
     for old in folder.parent.glob(".tmp-*"):
-        if stale_tmp(old.name):
+        if stale_temp(old.name):
             shutil.rmtree(old, ignore_errors=True)
-    tmp = folder.parent / f".tmp-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp = folder.parent / temp_name()
     tmp.mkdir()
     try:
         fill(tmp)

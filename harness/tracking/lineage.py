@@ -112,9 +112,9 @@ def log_data(client: MlflowClient, run_id: str, params: Mapping[str, Any], data:
              parts: Mapping[str, str] = PARTS) -> None:
     """Log the trial's train/valid/test parts (or those in `parts`: SplitData field ->
     context tag) as dataset inputs (`dataset_inputs`)."""
-    from harness.data import prepare
+    from harness.data import cache_dataset
 
-    cache = prepare(params.get("data.dataset"), params.get("data.root"))  # decoded already
+    cache = cache_dataset(params.get("data.dataset"), params.get("data.root"))  # decoded already
     inputs = dataset_inputs(params, data, content_digest(cache.folder), parts)
     try:
         client.log_inputs(run_id, datasets=inputs)
