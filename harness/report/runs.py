@@ -31,7 +31,12 @@ from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
 from harness.data import SYNTHETIC
 from harness.errors import HarnessError
-from harness.tracking.runs import DEFAULT_MARGIN, DEFAULT_TRACKING_URI
+from harness.tracking.names import KEY, tag_column
+from harness.tracking.runs import (  # resolve_tracking_uri: harness.report exports it
+    DEFAULT_MARGIN,
+    DEFAULT_TRACKING_URI,
+    resolve_tracking_uri,  # noqa: F401
+)
 
 NO_SUCH_ARTIFACT = ErrorCode.Name(RESOURCE_DOES_NOT_EXIST)  # MlflowException.error_code
 COMPLETE, PRUNED, FAILED = "COMPLETE", "PRUNED", "FAIL"
@@ -53,11 +58,6 @@ class Study:
     runs: pd.DataFrame            # run_id, state, config, <param keys>, <METRICS>, tags, dates
     group_keys: list[str]         # frontend, model, other searched or varying params, never seed
     margin: float = DEFAULT_MARGIN  # equivalence margin, accuracy (parent tag harness.margin)
-
-
-def resolve_tracking_uri(uri: str | None) -> str:
-    """--tracking-uri, else $MLFLOW_TRACKING_URI, else the harness's SQLite store under runs/."""
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 @contextmanager
@@ -136,11 +136,11 @@ def load(name: str, tracking_uri: str) -> Study:
 def latest_attempts(runs: pd.DataFrame) -> pd.DataFrame:
     """One run per trial identity (tag `harness.key`): a retry's, not its dead or failed
     attempt's; a finished run over any other. Runs without the tag are all kept."""
-    if "tags.harness.key" not in runs:  # a store from before the tag
+    if tag_column(KEY) not in runs:  # a store from before the tag
         return runs.copy()
-    keys = runs["tags.harness.key"].fillna("")
+    keys = runs[tag_column(KEY)].fillna("")
     keyed = runs[keys != ""].assign(_done=runs["status"] == "FINISHED")
-    keep = keyed.sort_values(["_done", "start_time"]).drop_duplicates("tags.harness.key",
+    keep = keyed.sort_values(["_done", "start_time"]).drop_duplicates(tag_column(KEY),
                                                                         keep="last")
     return pd.concat([runs[keys == ""], keep.drop(columns="_done")]).copy()
 
