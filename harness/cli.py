@@ -219,6 +219,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler="harness.commands.stream:stream")
 
+    p = sub.add_parser("export", help="a trained trial as one ONNX graph (front-end inside): "
+                                      "accuracy, bytes, latency, with --int8 too "
+                                      "(docs/export.md)")
+    p.add_argument("run_id", help="the trial's MLflow run id (it must have logged its model)")
+    p.add_argument("--int8", action="store_true",
+                   help="also quantise to int8 (static, calibrated on training clips) and "
+                        "measure that graph")
+    p.add_argument("--out", default=None,
+                   help="folder for model.onnx (and model.int8.onnx) (default: "
+                        "runs/export/RUN_ID)")
+    p.add_argument("--tracking-uri", default=None)
+    p.add_argument("--no-log", action="store_true", help="print only; log nothing to the run")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler="harness.commands.export:export")
+
     p = sub.add_parser("evaluate", help="test a trained trial on another data set or split; "
                                         "logged as a run beside the trial")
     p.add_argument("run_id", help="the trial's MLflow run id (it must have logged its model)")
