@@ -113,3 +113,49 @@ def test_a_copy_of_a_sound_store_is_sound(mlflow_db: Path, tmp_path: Path) -> No
     copy = tmp_path / "copy.db"
     shutil.copy(mlflow_db, copy)
     assert sqlite_problem(copy) is None
+
+
+@pytest.mark.parametrize("command", ["sweep", "report", "ui", "evaluate", "stream"])
+def test_every_command_on_a_junk_mlflow_store_is_one_line(
+        command: str, mlflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: SQLAlchemy's `(sqlite3.DatabaseError) file is not a database` traceback."""
+    from test_sweep import tiny_experiment
+
+    from harness.cli import main
+
+    junk = _broken(mlflow_db, "junk")
+    before = junk.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    uri = ["--tracking-uri", f"sqlite:///{junk}"]
+    argv = {"sweep": ["sweep", str(tiny_experiment(tmp_path)), *uri],
+            "report": ["report", "tiny", *uri], "ui": ["ui", "--port", "1", *uri],
+            "evaluate": ["evaluate", "0" * 32, *uri], "stream": ["stream", "0" * 32, *uri]}
+    assert main(argv[command]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {junk} is not a usable MLflow store: not an SQLite database " \
+        "(junk, or a file of another kind). It is left as it is: move it aside (mv " \
+        f"{junk} {junk}.broken) to start a new store there, or pass --tracking-uri to " \
+        "another store\n"
+    assert junk.read_bytes() == before
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*"))
+
+
+@pytest.mark.parametrize("command", ["sweep", "report"])
+def test_a_junk_optuna_storage_is_one_line(command: str, optuna_db: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from test_sweep import tiny_experiment
+
+    from harness.cli import main
+
+    broken = _broken(optuna_db, "truncated")
+    before = broken.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    flags = ["--storage", f"sqlite:///{broken}", "--tracking-uri", new_tracking_uri(tmp_path)]
+    argv = {"sweep": ["sweep", str(tiny_experiment(tmp_path)), *flags],
+            "report": ["report", "tiny", *flags]}
+    assert main(argv[command]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {broken} is not a usable Optuna storage: truncated: ")
+    assert err.count("\n") == 1 and broken.read_bytes() == before

@@ -20,7 +20,7 @@ def ui(args: argparse.Namespace) -> int:
     from harness.tracking.runs import resolve_tracking_uri
     from harness.tracking.ui_server import check_port, health_url, serve
 
-    uri = resolve_tracking_uri(args.tracking_uri)
+    uri = resolve_tracking_uri(args.tracking_uri, create=True)  # MLflow makes the file
     check_port(args.host, args.port)  # one line now, not uvicorn's traceback later
     logging.getLogger("mlflow.store").setLevel(logging.WARNING)  # a new store's INFO lines
     base = f"http://{args.host}:{args.port}"

@@ -17,11 +17,15 @@ Stores on servers (http://, postgresql://) are not looked at here.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from harness.errors import HarnessError
 
+T = TypeVar("T")
 MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 database file
 HEADER = 100  # bytes
 BROKEN = {sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT}  # what a damaged file answers
@@ -41,46 +45,67 @@ def sqlite_path(url: str) -> Path | None:
 
 def sqlite_problem(path: Path) -> str | None:
     """Why the file at `path` is not a sound SQLite database ("not an SQLite database",
-    "truncated: ...", SQLite's own word), or None (also when absent or empty)."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            header = f.read(HEADER)
-    except OSError:  # absent; or unreadable, which the store's own open says in its words
-        return None
-    if size == 0:
-        return None
+    "truncated: ...", SQLite's own word), or None (also when absent, empty, or locked by a
+    writer for longer than the wait)."""
+    header, size = _head(path)
+    if not size:
+        return None  # absent, unreadable (the store's own open says so), or empty: new
     if not header.startswith(MAGIC):
         return "not an SQLite database (junk, or a file of another kind)"
     if len(header) < HEADER:
         return f"truncated: {size} bytes, not even SQLite's {HEADER}-byte header"
+    cut = _truncated(header, size)
+    try:
+        # the header again, read while SQLite's shared lock keeps writers out: a commit
+        # under way may have written a page count before it extended the file
+        _, (header, size) = _read(path, lambda: _head(path))
+    except sqlite3.DatabaseError as exc:
+        return (cut or f"damaged (SQLite: {exc})") if _code(exc) in BROKEN else None
+    return _truncated(header, size)
+
+
+def _truncated(header: bytes, size: int) -> str | None:
+    """"truncated: ..." when the file is shorter than the pages its header declares."""
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(header[28:32], "big")
     # the page count is valid when the "version-valid-for" number matches the change counter
     if header[24:28] == header[92:96] and size < pages * page_size:
         return f"truncated: {size:,} of the {pages * page_size:,} bytes it declares"
-    try:
-        _tables(path)
-    except sqlite3.DatabaseError as exc:
-        if getattr(exc, "sqlite_errorcode", None) in BROKEN:
-            return f"damaged (SQLite: {exc})"
     return None
 
 
-def _tables(path: Path) -> set[str]:
-    """The table names in the database at `path`, read through a read-only connection."""
-    db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=30)
+def _head(path: Path) -> tuple[bytes, int]:
+    """The first HEADER bytes of `path` and its size; (b"", 0) when it cannot be read."""
     try:
-        return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        with open(path, "rb") as f:
+            return f.read(HEADER), os.fstat(f.fileno()).st_size
+    except OSError:
+        return b"", 0
+
+
+def _read(path: Path, also: Callable[[], T]) -> tuple[set[str], T]:
+    """The database's table names, and `also()`, both under one shared lock (a read
+    transaction of a read-only connection: no writer commits meanwhile)."""
+    db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=30,
+                         isolation_level=None)
+    try:
+        db.execute("BEGIN")
+        tables = {row[0] for row in db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
+        return tables, also()
     finally:
-        db.close()
+        db.close()  # ends the transaction: the lock is released
+
+
+def _code(exc: sqlite3.Error) -> int | None:
+    return getattr(exc, "sqlite_errorcode", None)
 
 
 def _foreign(path: Path, own: frozenset[str]) -> str | None:
     """Why `path` is a database of another kind (tables, but not `own`), or None."""
     try:
-        tables = _tables(path)
+        tables, _ = _read(path, lambda: None)
     except sqlite3.Error:  # locked by a writer, say: not a sign of a broken file
         return None
     if not tables or own <= tables:
