@@ -284,6 +284,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             what += ": the MLflow UI stopped, its port free"
         print(what, file=sys.stderr)
         return status
+    except Exception as exc:  # a full disk where no command said it better: one line too
+        from harness.disk import full_line, is_full
+
+        if not is_full(exc):
+            raise
+        print(f"error: {full_line(exc, f'harness {args.command}')}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@
     with full_disk(what, folder, fix, need):     # a full disk inside -> HarnessError, one line
         write_everything()
     is_full(exc)                                 # ENOSPC / EDQUOT / SQLITE_FULL, or raised from one
+    written_path(exc)                            # the file being written when it struck, if known
+    full_line(exc, "harness report")             # the CLI's line where no caller said more
+    write_whole(path, data)                      # a file appears whole or not at all
 
 The callers clean up what they half wrote before the error leaves them (a staging folder
 removed, a temp file unlinked), so `full_disk` measures the free space after that cleanup:
@@ -25,19 +28,37 @@ from harness.errors import HarnessError
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})  # no space left; over the quota
 
 
-def is_full(exc: BaseException | None) -> bool:
-    """Whether `exc` or an exception it was raised from (`raise ... from`, or during the
-    handling of) says the disk is full: an OSError ENOSPC or EDQUOT, or SQLite's SQLITE_FULL
-    ("database or disk is full", which SQLAlchemy and MLflow wrap)."""
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """`exc` and the exceptions it was raised from (`raise ... from`, or while handling;
+    not past `raise ... from None`, which says the cause was dealt with)."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:
-            return True
-        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+        yield exc
+        exc = exc.__cause__ if exc.__cause__ is not None else (
+            None if exc.__suppress_context__ else exc.__context__)
+
+
+def is_full(exc: BaseException | None) -> bool:
+    """Whether `exc` or an exception it was raised from says the disk is full: an OSError
+    ENOSPC or EDQUOT, or SQLite's SQLITE_FULL (which SQLAlchemy and MLflow wrap)."""
+    return any(isinstance(e, OSError) and e.errno in FULL_ERRNOS for e in _chain(exc)) \
+        or is_sqlite_full(exc)
+
+
+def is_sqlite_full(exc: BaseException | None) -> bool:
+    """Whether the full disk in `exc`'s chain is SQLite's ("database or disk is full")."""
+    return any(getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+               for e in _chain(exc))
+
+
+def written_path(exc: BaseException | None) -> Path | None:
+    """The file a full-disk OSError in `exc`'s chain was writing (a copy's destination),
+    or None (SQLite's SQLITE_FULL and an append to an open file name none)."""
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.errno in FULL_ERRNOS and (e.filename2 or e.filename):
+            return Path(str(e.filename2 or e.filename))
+    return None
 
 
 def _existing(path: Path) -> Path:
@@ -105,3 +126,27 @@ def full_disk(what: str, where: Path, fix: str, need: int | None = None) -> Iter
         if not is_full(exc):
             raise
         raise HarnessError(full_message(what, where, fix, need)) from None
+
+
+def full_line(exc: BaseException, who: str) -> str:
+    """The line for a full disk `exc` that no caller turned into its own (the CLI's last
+    net): the file being written, if known, its folder and free space."""
+    path = written_path(exc)
+    if path is None:
+        how = "SQLite: database or disk is full" if is_sqlite_full(exc) else \
+            "No space left on device"
+        return (f"no space left on a disk {who} was writing to ({how}; `df -h` shows which): "
+                "free space there, then run it again")
+    return full_message(f"{path.name} ({who})", path.parent, "free space there, then run "
+                        "it again")
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file beside it, renamed into place: a
+    full disk (or a kill) leaves the old file or none, never a half-written one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

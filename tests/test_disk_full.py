@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from harness.data.synth_config import SynthConfig
 from harness.disk import is_full
 from harness.errors import HarnessError
 
+REPO = Path(__file__).resolve().parents[1]
 SMALL = SynthConfig(speakers=3, noise_seconds=1.0, babble_streams=1)  # 90 clips, ~3.2 MB
 
 
@@ -96,3 +99,79 @@ def test_a_full_sqlite_database_is_seen_through_its_wrappers(tmp_path: Path) -> 
     except RuntimeError as wrapped:
         assert is_full(wrapped)
     assert not is_full(sqlite3.OperationalError("no such table: t"))
+
+
+def _sweep(exp: Path, *flags: str) -> int:
+    return main(["sweep", str(exp), *flags])
+
+
+def _finished_keys(uri: str) -> list[str]:
+    from test_sweep import runs
+
+    return sorted(r.data.tags["harness.key"] for r in runs(uri)[1]
+                  if r.info.status == "FINISHED")
+
+
+def test_a_full_disk_under_the_mlflow_store_mid_sweep_is_one_line_and_the_rerun_completes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The store (SQLite and its artifacts) on a disk with ~150 kB to spare: a trial's
+    model fills it. Before: 7 SQLAlchemy tracebacks, exit 1."""
+    from test_sweep import _empty_store, tiny_experiment
+
+    exp = tiny_experiment(tmp_path, epochs=1, seeds="[0]")  # 2 trials
+    monkeypatch.chdir(tmp_path)
+    size = _empty_store().stat().st_size // 1024 + 150
+    with tmpfs(tmp_path / "disk", f"{size}k") as disk:
+        (disk / "mlflow.db").write_bytes(_empty_store().read_bytes())
+        uri = f"sqlite:///{disk / 'mlflow.db'}"
+        status = _sweep(exp, "--tracking-uri", uri)
+        err = capsys.readouterr().err
+        assert status == 2 and "Traceback" not in err and "ERROR" not in err, err
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and re.match(
+            rf"error: no space left for trial \d's MLflow run in {disk}/mlartifacts/\S+ \(0 B "
+            r"free\): free space there, then run the sweep again: the finished trials are "
+            r"kept, the unfinished ones run then$", errors[0]), errors
+        assert len(_finished_keys(uri)) < 2
+        grow(disk, "64m")
+        assert _sweep(exp, "--tracking-uri", uri) == 0
+        assert len(set(_finished_keys(uri))) == len(_finished_keys(uri)) == 2
+
+
+def test_a_full_disk_under_the_journal_is_one_line_and_the_rerun_completes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The journal on a 4 kB disk: it fills after a trial or two (a record cut off in the
+    middle, which the re-run repairs)."""
+    from test_sweep import new_tracking_uri, tiny_experiment
+
+    exp = tiny_experiment(tmp_path, epochs=1, seeds="[0]")
+    uri = new_tracking_uri(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    with tmpfs(tmp_path / "disk", "4k") as disk:
+        journal = ["--storage", str(disk / "tiny.journal"), "--tracking-uri", uri]
+        # a process of its own, which ends: a trial whose result the journal could not take
+        # stays RUNNING there, and is recovered once its process is gone
+        done = subprocess.run([sys.executable, "-m", "harness", "sweep", str(exp), *journal],
+                              capture_output=True, text=True, timeout=600, check=False,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+        err = done.stderr
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        assert done.returncode == 2 and "Traceback" not in err and len(errors) == 1, err
+        assert errors[0].startswith("error: no space left for ") and \
+            f"(the Optuna journal) in {disk} (0 B free): free space there" in errors[0]
+        grow(disk, "1m")
+        assert _sweep(exp, *journal) == 0
+        assert len(set(_finished_keys(uri))) == len(_finished_keys(uri)) == 2
+
+
+def test_a_report_on_a_full_disk_is_one_line_before_a_file_is_written(
+        tiny_study: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with tmpfs(tmp_path / "disk", "64k") as disk:
+        assert main(["report", "tiny", "--tracking-uri", tiny_study["uri"],
+                     "--out", str(disk / "r")]) == 2
+        err = capsys.readouterr().err
+        assert re.fullmatch(rf"error: no space left for the report of tiny in {disk}/r \(\d+\.\d "
+                            r"kB free, about \d+\.\d [kM]B needed\): free space there, or pass "
+                            r"--out to a folder with room; then run the report again\n", err), err
+        assert _files(disk) == []

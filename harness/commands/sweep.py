@@ -21,16 +21,13 @@ from harness.tracking.names import FAIL_REASON
 def sweep(args: argparse.Namespace) -> int:
     """Run or resume the study of one experiment file; one line per finished trial."""
     from harness.cli import parse_options
+    from harness.disk import is_full
     from harness.signals import stop_on_sigterm
-    from harness.sweep.budget import Budget
     from harness.sweep.experiment import check_pipelines
     from harness.sweep.experiment_file import load_experiment
-    from harness.sweep.faults import FirstFailures
+    from harness.sweep.faults import store_full
     from harness.sweep.preflight import check_sweep
-    from harness.sweep.queue import SweepPlan, TrialQueue, fill_queue, finish
-    from harness.sweep.stores import plan_disagreement
-    from harness.sweep.worker import run_workers, work
-    from harness.training.recipes import resolve
+    from harness.sweep.queue import SweepPlan
 
     if args.workers is not None and args.workers < 1:
         raise HarnessError(f"--workers {args.workers}: give 1 or more")
@@ -51,6 +48,25 @@ def sweep(args: argparse.Namespace) -> int:
     plan = SweepPlan.create(exp, args.storage, args.tracking_uri)
     stop_on_sigterm()  # a scheduler's SIGTERM cleans up like Ctrl-C
     check_sweep(plan)  # device, data (prepared here, once), stores: before any trial exists
+    try:
+        return _run(plan, args)
+    except Exception as exc:  # a full disk under the stores: one line; the re-run recovers
+        if isinstance(exc, HarnessError) or not is_full(exc):
+            raise
+        raise store_full(exc, "the sweep's records", plan) from None
+
+
+def _run(plan: Any, args: argparse.Namespace) -> int:
+    """Fill the queue and run it (in this process, or `args.workers` processes); the
+    summary. `plan`: a harness.sweep.queue.SweepPlan that passed check_sweep."""
+    from harness.sweep.budget import Budget
+    from harness.sweep.faults import FirstFailures
+    from harness.sweep.queue import TrialQueue, fill_queue, finish
+    from harness.sweep.stores import plan_disagreement
+    from harness.sweep.worker import run_workers, work
+    from harness.training.recipes import resolve
+
+    exp = plan.experiment
     before = fill_queue(plan, more=args.trials, retry=args.retry_failed)
     grid_budget = args.trials if exp.sampler == "grid" else None
     todo = TrialQueue(plan).pending()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.disk import check_room, full_disk, write_whole
 from harness.report import (
     charts,
     comparison,
@@ -28,6 +29,8 @@ from harness.report.blocks import Block, Bullets, Figure, Paragraph, csv_files
 from harness.report.judging import Judged
 from harness.report.render import to_html, to_markdown
 from harness.report.runs import Study, header, load
+
+ROOM_FIX = "free space there, or pass --out to a folder with room; then run the report again"
 
 
 def sections(study: Study, out: Path, default_out: Path, warning: str | None = None
@@ -57,16 +60,19 @@ def build(name: str, tracking_uri: str, out: Path, default_out: Path,
     for stale in (out / "figures").glob("*.png"):  # a figure this store no longer has
         stale.unlink()
     title = f"Report: {name}"
-    written = [out / "report.md", out / "report.html"]
-    written[0].write_text(to_markdown(title, blocks), encoding="utf-8")
-    written[1].write_text(to_html(title, blocks), encoding="utf-8")
-    for csv, df in csv_files(blocks).items():
-        df.to_csv(out / csv, index=False, lineterminator="\n")
-        written.append(out / csv)
-    for b in blocks:
-        if isinstance(b, Figure):
-            (out / "figures" / f"{b.name}.png").write_bytes(b.png)
-            written.append(out / "figures" / f"{b.name}.png")
+    files = {out / "report.md": to_markdown(title, blocks).encode(),
+             out / "report.html": to_html(title, blocks).encode()}
+    files |= {out / csv: df.to_csv(index=False, lineterminator="\n").encode()
+              for csv, df in csv_files(blocks).items()}
+    files |= {out / "figures" / f"{b.name}.png": b.png for b in blocks if isinstance(b, Figure)}
+    # all of it is in memory: a disk without room for it says so before a file is written,
+    # and one that fills meanwhile leaves each file whole or as it was (write_whole)
+    need = sum(len(data) for data in files.values())
+    check_room(out, need, f"the report of {name}", ROOM_FIX)
+    with full_disk(f"the report of {name}", out, ROOM_FIX, need):
+        for path, data in files.items():
+            write_whole(path, data)
+    written = list(files)
     publish(study, judged, table, out, written)
     return written
 

@@ -5,6 +5,7 @@ and stopping a sweep whose first trials all fail alike.
     retry_failed(TrialQueue(plan))       # `harness sweep --retry-failed`: FAIL -> WAITING
     streak = FirstFailures(todo)
     if (why := streak.add("FAIL", reason)): stop the sweep, raise HarnessError(why)
+    raise store_full(exc, "trial 3's MLflow run", plan)   # a full disk: one line
 
 Optuna has the mechanism for dead workers on RDB storages: a heartbeat and
 `RetryFailedTrialCallback(max_retry)`, which re-adds a stale trial with its parameters and
@@ -19,16 +20,22 @@ attempts the way the callback counts its history: an attempt number on each tria
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from harness.disk import full_message, is_sqlite_full, written_path
+from harness.errors import HarnessError
 from harness.tracking.names import ATTEMPT, FIXED, KEY, RETRY_OF, SLOT
+from harness.tracking.store_check import sqlite_path
 
 MAX_RETRY = 2          # a trial whose worker died runs at most 1 + MAX_RETRY times
 STOP_AFTER = 3         # the first this many trials of a sweep all failing alike stop it
 DIED = "its worker process died"
+FULL_FIX = ("free space there, then run the sweep again: the finished trials are kept, the "
+            "unfinished ones run then")
 
 
 def gave_up(attempts: int) -> str:
@@ -102,3 +109,21 @@ class FirstFailures:
         first = (self.reasons[0] or "no reason recorded").strip().splitlines()[0][:300]
         return (f"the first {self.n} trial(s) all failed with: {first}; stopped "
                 "before the rest. Fix the cause, then re-run with --retry-failed")
+
+
+def store_full(exc: BaseException, what: str, plan: Any) -> HarnessError:
+    """The one line for a full disk under a sweep's stores (`plan`: a SweepPlan): `what`
+    was being written, in the folder of the file that was (an artifact), else of the store
+    the error comes from: an OSError naming no file is the journal's append, SQLite's
+    SQLITE_FULL the SQLite store's (MLflow's, unless only Optuna's is SQLite). The sweep
+    stops; its re-run recovers (FULL_FIX)."""
+    path = written_path(exc)
+    if path is None:
+        journal = "://" not in plan.storage
+        sqlite = is_sqlite_full(exc)
+        mlflow_db = sqlite_path(plan.tracking_uri)
+        store = (Path(plan.storage) if journal and not sqlite
+                 else mlflow_db or sqlite_path(plan.storage) or Path(plan.storage))
+        what = f"{what} ({'the Optuna journal' if journal and not sqlite else 'SQLite'})"
+        path = store
+    return HarnessError(full_message(what, path.parent, FULL_FIX))

@@ -29,6 +29,7 @@ from optuna.storages.journal import JournalFileSymlinkLock
 from optuna.trial import TrialState
 
 from harness.console import console
+from harness.disk import is_full
 from harness.errors import HarnessError
 from harness.tracking.names import (
     DUPLICATE,
@@ -105,17 +106,20 @@ def _repair(path: Path) -> str | None:
     keep.write_bytes(tail)
     with open(path, "r+b") as f:
         f.truncate(len(data) - len(tail))
-    return (f"{path}: its last record was torn (a process killed mid-write); cut off, "
-            f"{len(tail)} bytes kept in {keep.name}")
+    return (f"{path}: its last record was torn (a process killed mid-write, or a full "
+            f"disk); cut off, {len(tail)} bytes kept in {keep.name}")
 
 
 def close_run(run: Any, state: str, reason: str) -> None:
     """`run.finish`, and when the store refuses it (a full disk, a lost server), at least
     the run's status, so it is not RUNNING for good; the sweep goes on either way, and
-    `disagreement` reports a run whose state differs from its trial's."""
+    `disagreement` reports a run whose state differs from its trial's. A full disk is
+    raised (harness.disk.is_full): the next sweep closes the run."""
     try:
         run.finish(state, reason)
     except Exception as exc:  # MlflowException, OSError, sqlalchemy errors
+        if is_full(exc):
+            raise  # the caller says it in one line and stops: every next write would fail
         console.print(f"[red]MLflow run {run.run_id} could not be finished "
                       f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})[/]")
         with contextlib.suppress(Exception):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -36,11 +37,12 @@ import numpy as np
 import optuna
 
 from harness.console import console
+from harness.disk import is_full
 from harness.errors import HarnessError
 from harness.signals import exit_status, ignore_sigint, stop_on_sigterm
 from harness.sweep.budget import Budget
 from harness.sweep.experiment import options_of
-from harness.sweep.faults import requeue
+from harness.sweep.faults import requeue, store_full
 from harness.sweep.heartbeat import HeartbeatLost
 from harness.sweep.queue import SweepPlan, TrialQueue
 from harness.sweep.stores import close_run
@@ -64,6 +66,9 @@ def work(plan: SweepPlan, budget: Budget | None = None, *, on_trial: TrialHook |
     (params None until known) and with the final state at the end.
     """
     budget = budget if budget is not None else Budget()
+    # MLflow logs each database error it raises at ERROR, traceback and all; the trial's
+    # fail reason (a full disk: the sweep's one line) says it already
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     queue = TrialQueue(plan)
     exp = plan.experiment
     tracker = Tracker(exp.name, plan.tracking_uri, searched=exp.searched,
@@ -71,8 +76,13 @@ def work(plan: SweepPlan, budget: Budget | None = None, *, on_trial: TrialHook |
     data_cache: dict[Any, Any] = {}  # the data set of the last trial, reused
     done: Counter[str] = Counter()
     while budget.take():
-        queue.recover(tracker)
-        trial = queue.claim()
+        try:
+            queue.recover(tracker)
+            trial = queue.claim()
+        except Exception as exc:  # the journal's disk is full, say: one line, not a traceback
+            if not is_full(exc):
+                raise
+            raise store_full(exc, "the next trial's claim", plan) from None
         if trial is None:
             budget.give_back()
             break
@@ -153,10 +163,16 @@ def _worker_main(plan: SweepPlan, budget: Budget, parent: int, threads: int) -> 
 
     torch.set_num_threads(threads)
     try:
-        work(plan, budget)
+        try:
+            work(plan, budget)
+        except Exception as exc:  # a full disk met outside a trial: one line too
+            if isinstance(exc, HarnessError) or not is_full(exc):
+                raise
+            raise store_full(exc, "a worker's records", plan) from None
     except KeyboardInterrupt as exc:  # cleaned up in `work`; no traceback from a worker
         sys.exit(exit_status(exc)[0])
-    except HarnessError as exc:  # its storage gone: one line, as the CLI says it
+    except HarnessError as exc:  # its storage gone, a full disk: one line, as the CLI says
+        budget.close()  # the others start no trial: they would meet the same
         console.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(2)
 
@@ -169,6 +185,7 @@ def run_trial(queue: TrialQueue, trial: optuna.Trial, tracker: Tracker,
     params: dict[str, Any] | None = None
     run: TrialRun | None = None
     state, value, reason = "COMPLETE", None, ""
+    full: BaseException | None = None  # a full disk under the stores: the sweep stops
     try:
         with queue.heartbeat(trial):  # HeartbeatLost when the storage refuses the beats
             searched = exp.suggest(trial)
@@ -186,27 +203,43 @@ def run_trial(queue: TrialQueue, trial: optuna.Trial, tracker: Tracker,
         state = "PRUNED"
     except (Exception, HeartbeatLost) as exc:  # the trial fails, the sweep goes on
         state, reason = "FAIL", f"{type(exc).__name__}: {exc}"  # its traceback's last line
+        full = exc if is_full(exc) else None  # not the trial's fault: it runs again
         with contextlib.suppress(Exception):  # a storage that refuses the heartbeat may too
             trial.set_user_attr(FAIL_REASON, reason)
-        if run is not None:
+        if run is not None and full is None:  # on a full disk it could not be kept either
             _keep_traceback(run, exc)
             if isinstance(exc, DivergedError):
                 mark(run, reason)
     if run is not None:  # before tell: from tell to run.finish, a kill leaves the run open
-        run.stop_system_metrics()
+        try:
+            run.stop_system_metrics()
+        except Exception as exc:  # the store refuses the last sample: only it is lost
+            if is_full(exc) and full is None:
+                state, value, reason, full = "FAIL", None, f"{type(exc).__name__}: {exc}", exc
     try:
         told = queue.study.tell(trial, value, state=getattr(optuna.trial.TrialState, state),
                                 skip_if_finished=True)
     except Exception as exc:  # the storage is gone: end the MLflow run, stop the worker
+        if is_full(exc):  # the trial stays RUNNING: the next sweep recovers it
+            raise store_full(exc, f"trial {trial.number}'s result",
+                             queue.plan) from None
         if run is not None:
             close_run(run, "FAIL", reason or f"{type(exc).__name__}: {exc}")
         raise HarnessError(f"the Optuna storage {queue.plan.storage} refused trial "
                            f"{trial.number}'s result ({type(exc).__name__}: {exc}); fix it "
                            "and run the sweep again (the trial then runs again)") from exc
+    if full is not None:  # queued again; its MLflow run is closed by the next sweep
+        requeue(queue.study, told, died=False)
+        raise store_full(full, f"trial {trial.number}'s MLflow run", queue.plan) from None
     if told.state.name != state:  # failed meanwhile by a worker that saw no heartbeat
         state, value, reason = told.state.name, None, told.user_attrs.get(FAIL_REASON, "")
     if run is not None:
-        close_run(run, state, reason)
+        try:
+            close_run(run, state, reason)
+        except Exception as exc:  # finished in Optuna; the next sweep closes the run
+            if not is_full(exc):
+                raise
+            raise store_full(exc, f"trial {trial.number}'s MLflow run", queue.plan) from None
     if exp.models == "best":  # after our tell: the last trial to end sees every value
         from mlflow.exceptions import MlflowException
 
