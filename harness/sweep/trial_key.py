@@ -9,7 +9,7 @@ The text, `<fixed id>:<point>`, is the Optuna user attribute and the MLflow tag 
 name (harness.tracking.names.KEY). The fixed id is the hash of the experiment's fixed values
 (harness.sweep.queue.SweepPlan.fixed_id), so two studies' points never share a key. The point
 is a grid point's parameters as sorted JSON, whose trial can be rebuilt from the key alone
-(harness.sweep.stores.restore_from_mlflow), or `slot<N>` for a sampled configuration and
+(harness.sweep.restore), or `slot<N>` for a sampled configuration and
 `slot<N>:seed<S>` for its repeats on the other seeds.
 """
 

@@ -9,8 +9,10 @@ Opened as they are, a file of junk or a truncated copy end in SQLAlchemy's trace
 (`file is not a database`); an SQLite file of another program gets the store's tables added
 to it, changing a file that is not the store's. Here the file is only read: its 100-byte
 header (the magic string, the page size and count: a copy shorter than the pages it
-declares was cut off), then its table names, through a read-only connection. The file is
-never changed: the fix is the user's (move it aside, or point the flag elsewhere).
+declares was cut off), then its table names through a read-only connection, the header
+read again under that connection's shared lock (a writer mid-commit is not taken for a
+cut-off copy). The file is never changed: the fix is the user's (move it aside, or point
+the flag elsewhere).
 An absent or empty file, or one with no tables, is a new store: fine.
 Stores on servers (http://, postgresql://) are not looked at here.
 """
