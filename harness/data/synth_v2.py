@@ -37,7 +37,14 @@ from harness.data import pico, realism
 from harness.data.espeak import engine, english_accents, trim_silence, voice_variants
 from harness.data.noise import make_noises
 from harness.data.speech_commands import CLIP_SAMPLES, SAMPLE_RATE, WORDS_V001
-from harness.data.synth import MARKER, NOISE_DIR, _speak_speaker, _write_wav, draw_speakers
+from harness.data.synth import (
+    MARKER,
+    NOISE_DIR,
+    Speaker,
+    _speak_speaker,
+    _write_wav,
+    draw_speakers,
+)
 from harness.data.synth import generate as generate_v1
 from harness.data.synth_config import SynthConfig, rng_for
 from harness.errors import HarnessError
@@ -90,20 +97,30 @@ def _check(cfg: RealConfig) -> None:
         pico.speak("", pico.VOICES[0])  # raises the HarnessError naming the fix
 
 
-def _speak_pico(cfg: RealConfig, pitch: int, rate: int, index: int) -> list[np.ndarray]:
-    """Every word x repeat of one Pico speaker, (L,) float32 at 16 kHz, in WORDS_V001 order.
-    The espeak speaker's pitch (0-99) and rate (wpm) map onto Pico's multipliers."""
+def _pico_requests(cfg: RealConfig, pitch: int, rate: int, index: int) -> list[pico.Request]:
+    """Every word x repeat of one Pico speaker, in WORDS_V001 order: what to ask Pico. The
+    espeak speaker's pitch (0-99) and rate (wpm) map onto Pico's multipliers."""
     rng = rng_for(cfg, _ENGINE, index, 1)
     voice = str(rng.choice(pico.VOICES))
-    waves = []
+    out = []
     for word in WORDS_V001:
         for _ in range(cfg.repeats):
             j = rng.uniform(1 - cfg.jitter, 1 + cfg.jitter, size=2)
             # Pico's voices are women's (about 200 Hz): pitch 0.5-1.1 reaches men's voices too.
-            wave = pico.speak(word, voice, speed=float(np.clip(rate / 170 * j[0], 0.5, 2.0)),
-                              pitch=float(np.clip((0.5 + 0.6 * pitch / 99) * j[1], 0.5, 2.0)))
-            waves.append(trim_silence(wave).astype(np.float32) / 32768)
-    return waves
+            out.append((word, voice, float(np.clip(rate / 170 * j[0], 0.5, 2.0)),
+                        float(np.clip((0.5 + 0.6 * pitch / 99) * j[1], 0.5, 2.0))))
+    return out
+
+
+def _speak_pico(cfg: RealConfig, speakers: list[Speaker], engines: list[str]
+                ) -> dict[int, list[np.ndarray]]:
+    """Speaker index -> its words as (L,) float32 at 16 kHz, for the Pico speakers: all
+    spoken in one child process (pico.speak_many)."""
+    chosen = [i for i, e in enumerate(engines) if e == "pico"]
+    asked = [_pico_requests(cfg, speakers[i].pitch, speakers[i].rate, i) for i in chosen]
+    waves = iter(pico.speak_many([r for rs in asked for r in rs]))
+    return {i: [trim_silence(next(waves)).astype(np.float32) / 32768 for _ in rs]
+            for i, rs in zip(chosen, asked, strict=True)}
 
 
 def _compose(speech: np.ndarray, noise: np.ndarray, cfg: RealConfig, index: int,
@@ -172,12 +189,12 @@ def _write(root: Path, cfg: SynthConfig, label: str) -> None:
     with progress() as bar:
         task = bar.add_task(f"synth_commands_v2 -> {label}", total=cfg.speakers + 1)
         noises = _noises(cfg, root, [s.voice for s in speakers])
+        spoken = _speak_pico(cfg, speakers, [e["engine"] for e in extra])
         for word in WORDS_V001:
             (root / word).mkdir()
         bar.advance(task)
         for i, (spk, more) in enumerate(zip(speakers, extra, strict=True)):
-            waves = (_speak_pico(cfg, spk.pitch, spk.rate, i) if more["engine"] == "pico"
-                     else _speak_speaker(cfg, eng, spk, i))
+            waves = spoken[i] if i in spoken else _speak_speaker(cfg, eng, spk, i)
             if more["speed"] != 1.0:
                 waves = [realism.perturb(w, more["speed"]) for w in waves]
             pick = rng_for(cfg, 5, i)
