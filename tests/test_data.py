@@ -134,7 +134,9 @@ def test_info_json(speech_commands: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["data", "info", "--root", str(speech_commands), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"dataset", "task", "test_set", "labels", "splits", "per_label",
-                        "balance"}
+                        "balance", "per_speaker", "roles"}
+    assert out["roles"] == {} and sum(out["per_speaker"][s]["train"] for s in out["per_speaker"]) \
+        == 32 and len(out["per_speaker"]) == 6
     assert out["task"] == "words30" and out["test_set"] == "testing_list.txt"
     assert out["labels"] == ["no", "off", "on", "yes"]
     assert out["splits"] == {"train": 32, "valid": 8, "test": 8}

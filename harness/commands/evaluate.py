@@ -3,12 +3,15 @@
     python -m harness evaluate 3f2a... --root ~/my_recordings --part all
     python -m harness evaluate 3f2a... --dataset speech_commands_v0.02 --json
     python -m harness evaluate 3f2a...                  # its own test split again
+    python -m harness evaluate 3f2a... --dataset fsdd --part dev    # FSDD's dev speakers
 
 The pipeline is the MLflow model the trial logged (harness/logged_model.py `load_pipeline`,
 the one way in, as `harness stream`). Without --root or --dataset the data is the trial's
 own (its `data.*` params); --split, --split-seed and --task default to the trial's for its
 own data, to official / 0 / the trial's task for another (`--part all`, every clip: the
-random split, so a folder of one's own needs no list files). Words are matched by name
+random split, so a folder of one's own needs no list files). A named data set with fixed
+speaker roles (fsdd) defaults to its `roles` split: `--part test` is its test speakers,
+`--part dev` its dev speakers (the roles split's train and valid). Words are matched by name
 (harness/evaluation.py): a word the model never learned is an error naming it. The result
 is logged as an evaluation run beside the trial (`--no-log` to only print it).
 """
@@ -28,17 +31,25 @@ from harness.errors import HarnessError
 def eval_params(args: argparse.Namespace, trial: dict[str, str]) -> dict[str, Any]:
     """The `data.*` values to evaluate on: the trial's, with the flags over them."""
     own = data_params(trial)
+    from harness.data import SPEAKER_ROLES
+
     if args.root is None and args.dataset is None:
         out = dict(own)
     else:
+        split = "roles" if args.dataset in SPEAKER_ROLES else "official"
         out = {"data.dataset": args.dataset, "data.root": args.root,
-               "data.split": "official", "data.split_seed": 0, "data.task": own["data.task"]}
+               "data.split": split, "data.split_seed": 0, "data.task": own["data.task"]}
     if args.part == "all":  # every clip whatever the split: a folder needs no list files
         out["data.split"] = "random"
     for key, flag in (("data.split", args.split), ("data.split_seed", args.split_seed),
                       ("data.task", args.task)):
         if flag is not None:
             out[key] = flag
+    if args.part == "dev" and out["data.split"] != "roles":
+        raise HarnessError(f"--part dev is the dev speakers of a data set with speaker roles "
+                           f"({', '.join(SPEAKER_ROLES)}), in its roles split; the split here "
+                           f"is {out['data.split']}: give --dataset {next(iter(SPEAKER_ROLES))}"
+                           " or --split roles")
     return out
 
 

@@ -24,6 +24,7 @@ import re
 import secrets
 import shutil
 import socket
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,6 +32,7 @@ import numpy as np
 import soundfile as sf
 
 from harness.console import console, progress
+from harness.data.speakers import fold_rows, role_rows
 from harness.data.speech_commands import (
     CLIP_SAMPLES,
     SAMPLE_RATE,
@@ -66,22 +68,35 @@ class Cache:
     skipped: list[list[str]]  # [path, reason] of each clip left out as bad
     official_error: str | None  # why the official split cannot be used, if so
 
-    def split_rows(self, split: str, seed: int = 0) -> dict[str, np.ndarray]:
+    def split_rows(self, split: str, seed: int = 0, *, folds: int | None = None,
+                   roles: Mapping[str, Sequence[str]] | None = None) -> dict[str, np.ndarray]:
         """{"train", "valid", "test"} -> sorted int64 row indices of that split.
 
         official: the list files (HarnessError if missing or broken). random:
         60/20/20 of the clips in sorted-path order, so it does not depend on the
-        list files or the row order.
+        list files or the row order. speaker_folds: fold `seed` of `folds` tests;
+        roles: the data set's fixed speaker `roles` (harness.data.speakers).
         """
+        if split in ("official", "roles") and self.official_error:
+            raise HarnessError(self.official_error)
         if split == "official":
-            if self.official_error:
-                raise HarnessError(self.official_error)
             return {s: np.flatnonzero(self.official == s) for s in SPLIT_NAMES}
         if split == "random":
             order = np.argsort(np.asarray(self.paths, dtype=str), kind="stable")
             parts = random_split_indices(len(order), seed)
             return {s: np.sort(order[idx]) for s, idx in parts.items()}
-        raise HarnessError(f"unknown split {split!r}; known: official, random")
+        if split == "speaker_folds":
+            if folds is None:
+                raise HarnessError("split speaker_folds needs folds = K, the number of speaker "
+                                   "folds (3 or more)")
+            return fold_rows(self.speakers, folds, seed)
+        if split == "roles":
+            if roles is None:
+                raise HarnessError("split roles needs a data set with fixed speaker roles "
+                                   "(fsdd: dev and test speakers)")
+            return role_rows(self.speakers, self.official, roles)
+        raise HarnessError(f"unknown split {split!r}; known: official, random, speaker_folds, "
+                           "roles")
 
 
 def prepare_cache(root: Path, cache_root: Path, *, skip_bad: bool = False,
