@@ -144,8 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
                                          "how well its lessons carry over")
     p.add_argument("dataset", nargs="?", default=None,
                    help="the offline set to train on (default: the experiment's)")
+    p.add_argument("--root", default=None,
+                   help="train on this folder in the Speech Commands layout instead")
     p.add_argument("--experiment", default="quick",
                    help="whose model and recipe (default: %(default)s)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override one of its fixed options, e.g. --set epochs=5")
     p.add_argument("--frontend", nargs="+", default=None,
                    help="front-ends (default: the experiment's)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],

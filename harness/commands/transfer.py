@@ -42,18 +42,20 @@ def real_clips(part: str) -> tuple[object, list[str]]:
 
 def transfer(args: argparse.Namespace) -> int:
     """Train per front-end x seed, test on own and real clips; a table, or one JSON object."""
+    from harness.cli import parse_options
     from harness.data import load_splits
     from harness.evaluation.transfer import train_and_transfer
     from harness.report.stats import mean_interval
     from harness.sweep.experiment_file import load_experiment
 
-    exp = load_experiment(args.experiment)
+    exp = load_experiment(args.experiment, parse_options(args.set))
     frontends = args.frontend or list(exp.space.get("frontend") or [exp.fixed["frontend"]])
     first = exp.params({"frontend": frontends[0], "seed": args.seeds[0]})
-    dataset = args.dataset or first["data.dataset"]
+    dataset = None if args.root else args.dataset or first["data.dataset"]
     others = {f"{REAL} {args.part}": real_clips(args.part)}
-    data = load_splits(dataset, None, first["data.split"], first["data.split_seed"] or 0,
+    data = load_splits(dataset, args.root, first["data.split"], first["data.split_seed"] or 0,
                        task=first["data.task"])
+    dataset = data.dataset
     outcomes = []
     start = time.perf_counter()
     for frontend in frontends:
