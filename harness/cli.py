@@ -41,7 +41,7 @@ def parse_options(pairs: Sequence[str] | None, flag: str = "--set") -> dict[str,
 def _data_args(p: argparse.ArgumentParser, dataset_default: str = "synth_commands") -> None:
     p.add_argument("--dataset", default=dataset_default,
                    help="speech_commands_v0.01 | speech_commands_v0.02 | synth_commands | "
-                        "synth_commands_small | fsdd "
+                        "synth_commands_small | synth_commands_v2 | synth_commands_v2_small | fsdd "
                         "(default: %(default)s)")
     p.add_argument("--root", default=None,
                    help="a folder in the Speech Commands layout to use instead of the data folder")
