@@ -187,7 +187,7 @@ def run_trial(study: Study, trial: optuna.Trial, tracker: Tracker,
         trial.set_user_attr("mlflow_run_id", run.run_id)
         lineage.log_experiment(run.client, run.run_id, exp)
         value = _train(trial, params, exp.device, run, data_cache, on_epoch, exp.stream,
-                       exp.models)
+                       exp.models, exp.evaluate)
     except optuna.TrialPruned:
         state = "PRUNED"
     except Exception as exc:  # the trial fails, the sweep goes on
@@ -225,7 +225,7 @@ def _queue_other_seeds(study: Study, trial: optuna.Trial, searched: dict[str, An
 
 def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialRun,
            data_cache: dict[tuple[Any, ...], Any], on_epoch: EpochHook | None,
-           stream: Any = None, models: str = "all") -> float:
+           stream: Any = None, models: str = "all", other_sets: tuple[str, ...] = ()) -> float:
     """Train, log and test one trial's pipeline; returns the tested epoch's valid_acc."""
     from harness.data import load_splits
     from harness.models import build_pipeline
@@ -285,6 +285,11 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
         from harness.streaming.track import stream_trial
 
         stream_trial(run, frontend, model, data, stream, cfg.device)
+    if other_sets:  # [evaluate] datasets: harness/evaluation/other_sets.py
+        from harness.evaluation.other_sets import evaluate_trial
+
+        evaluate_trial(run.client, run.run_id, Classifier(frontend, model, data.labels),
+                       other_sets, cfg.device, data.task)
     if models != "none":  # [tracking] models; "best": harness.tracking.logged_model.keep_best
         log_pipeline(run.client, run.run_id, Classifier(frontend, model, data.labels),
                      data.labels)
