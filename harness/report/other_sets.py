@@ -21,6 +21,7 @@ from harness.report import evaluations
 from harness.report.blocks import Block, Heading, Paragraph, Table
 from harness.report.judging import ACCURACY, Judged, judge
 from harness.report.runs import Study
+from harness.report.verdicts import NO_VERDICT
 
 ACCURACIES = {"eval_acc": "all the model's words", "eval_acc_restricted": "the set's words only"}
 SKIPPED = "tags.harness.evaluate_skipped"  # harness.evaluation.other_sets.SKIPPED, as read
@@ -56,12 +57,21 @@ def table(study: Study) -> pd.DataFrame:
 
 
 def agreement(own: list[Judged], other: list[Judged]) -> str:
-    """`agree`, or which comparisons' verdicts differ (a withheld one counts as differing)."""
-    words = {(j.comparison.a, j.comparison.b): j.verdict.head for j in own}
-    differ = [f"{j.comparison.a} vs {j.comparison.b} ({words.get((j.comparison.a, j.comparison.b))}"
-              f" here: {j.verdict.head})" for j in other
-              if words.get((j.comparison.a, j.comparison.b)) != j.verdict.head]
-    return "agree" if not differ else "differ on " + "; ".join(differ)
+    """`agree`, which comparisons' verdicts differ, or why they cannot be compared (a
+    verdict withheld on either side: two withheld verdicts are no agreement)."""
+    words = {(j.comparison.a, j.comparison.b): j.verdict.word for j in own}
+    pairs = [((j.comparison.a, j.comparison.b), words.get((j.comparison.a, j.comparison.b)),
+              j.verdict.word) for j in other]
+    withheld = [f"{a} vs {b}" for (a, b), mine, theirs in pairs
+                if NO_VERDICT in (mine, theirs) or mine is None]
+    differ = [f"{a} vs {b} ({mine} on the own test, {theirs} here)"
+              for (a, b), mine, theirs in pairs if f"{a} vs {b}" not in withheld and mine != theirs]
+    if differ:
+        return "differ from those on the study's own test data: " + "; ".join(differ)
+    if withheld:
+        return ("cannot be set beside the study's own (a verdict withheld on one side or "
+                f"both: {', '.join(withheld)})")
+    return "agree with those on the study's own test data"
 
 
 def blocks(study: Study) -> list[Block]:
@@ -86,7 +96,7 @@ def blocks(study: Study) -> list[Block]:
         for (dataset, metric), other in verdicts.items():
             if dataset:
                 out.append(Paragraph(f"On {dataset} ({ACCURACIES[metric]}), the verdicts "
-                                     f"{agreement(own, other)} with the study's own test data."))
+                                     f"{agreement(own, other)}."))
     for dataset in skipped:
         out.append(Paragraph(f"{dataset} was not prepared when the trials ran, so they were "
                              f"not tested on it: run `harness data prepare {dataset}`, then "
