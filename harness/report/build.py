@@ -21,6 +21,7 @@ from harness.report import (
     evaluations,
     examples,
     finding,
+    other_sets,
     robustness,
     streaming,
 )
@@ -44,6 +45,7 @@ def sections(study: Study, out: Path, default_out: Path, warning: str | None = N
     blocks += robustness.blocks(study)  # [] unless trials ran with robustness = true
     blocks += streaming.blocks(study, table)  # [] unless trials ran with [stream]
     blocks += evaluations.blocks(study)  # [] unless `harness evaluate` logged runs
+    blocks += other_sets.blocks(study)  # [] unless trials ran with [evaluate] datasets
     return blocks, judged, table
 
 

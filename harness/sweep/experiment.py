@@ -58,6 +58,9 @@ class Experiment:
     workers: int = 1                           # [search] workers: processes by default
     stream: StreamSettings | None = None       # [stream]: streaming evaluation, None = off
     models: str = KEPT_MODELS[0]                    # [tracking] models: which keep weights
+    # [evaluate] datasets: other named sets each trial is tested on after its own test
+    # (harness.evaluation.other_sets); not part of the identity: it changes no trial
+    evaluate: tuple[str, ...] = ()
 
     @property
     def identity(self) -> dict[str, Any]:

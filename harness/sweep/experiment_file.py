@@ -40,6 +40,8 @@ it. A file:
     enabled = true                # default off; seconds, hop_ms, density, snr_db, ...
     [tracking]
     models = "all"                # trained weights kept in MLflow: all | best | none
+    [evaluate]
+    datasets = ["fsdd"]           # also test every trial on these sets (skipped unprepared)
 
 Everything is checked here, before any trial: unknown keys or names, options a factory
 does not take, bad ranges; every error names the file and the key. Front-end/model pairings
@@ -128,7 +130,7 @@ class _Validator:
 
     def experiment(self, raw: dict[str, Any], overrides: dict[str, Any]) -> Experiment:
         self.table(raw, "top level", ("name", "description", "data", "train", "search",
-                                      "report", "stream", "tracking"))
+                                      "report", "stream", "tracking", "evaluate"))
         name = raw.get("name", self.path.stem)
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
             raise self.fail("name", f"{name!r}: use letters, digits, '_', '-', '.'")
@@ -197,7 +199,8 @@ class _Validator:
                           pruner=pruner, n_trials=n_trials, device=device,
                           explicit=tuple(sorted(explicit & set(fixed))), margin=margin,
                           workers=workers, stream=self.stream(raw.get("stream")),
-                          models=self.models(raw.get("tracking", {})))
+                          models=self.models(raw.get("tracking", {})),
+                          evaluate=self.other_sets(raw.get("evaluate", {})))
 
     def margin(self, report: Any) -> float:
         self.table(report, "[report]", ("margin",))
@@ -216,6 +219,18 @@ class _Validator:
             raise self.fail("[tracking] models", f"{models!r}: one of {', '.join(KEPT_MODELS)} "
                                                  "(best: only the best trial's weights)")
         return str(models)
+
+    def other_sets(self, raw: Any) -> tuple[str, ...]:
+        """[evaluate] datasets: named data sets every trial is also tested on."""
+        names = self.table(raw, "[evaluate]", ("datasets",)).get("datasets", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise self.fail("[evaluate] datasets", f"{names!r}: a list of data set names, "
+                                                   'e.g. ["fsdd"]')
+        unknown = [n for n in names if n not in DATASETS]
+        if unknown:
+            raise self.fail("[evaluate] datasets", f"unknown data set {unknown[0]!r}; known: "
+                                                   f"{', '.join(DATASETS)}")
+        return tuple(dict.fromkeys(names))
 
     def stream(self, raw: Any) -> StreamSettings | None:
         """[stream] (docs/streaming.md): None unless `enabled = true`; errors name the key."""
