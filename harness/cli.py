@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--tracking-uri", default=None)
-    p.set_defaults(handler="harness.commands.sweep:ui")
+    p.set_defaults(handler="harness.commands.ui:ui")
 
     # report
     p = sub.add_parser("report", help="rebuild reports/<experiment>/ from MLflow")

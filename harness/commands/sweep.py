@@ -1,15 +1,13 @@
-"""`harness sweep` and `harness ui`.
+"""`harness sweep`.
 
     python -m harness sweep                                  # experiments/quick.toml
     python -m harness sweep tune --workers 2 --trials 10     # 10 more trials, 2 processes
     python -m harness sweep quick --epochs 1 --set model.width=0.125 --device cpu
-    python -m harness ui                                     # MLflow UI on 127.0.0.1:5000
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import Counter
 from typing import Any
 
@@ -146,35 +144,3 @@ def _summary(name: str, by_state: Counter[str], queue: Any) -> None:
     for t in failed[:5]:
         console.print(f"[red]trial {t.number} failed[/]: {t.user_attrs.get(FAIL_REASON, '?')}")
     console.print(f"next: python -m harness report {name}   |   python -m harness ui")
-
-
-def ui(args: argparse.Namespace) -> int:
-    """The MLflow UI over the harness's store, on 127.0.0.1 unless --host says otherwise."""
-    import logging
-
-    from harness.tracking.runs import resolve_tracking_uri
-    from harness.tracking.ui_server import check_port, serve
-
-    uri = resolve_tracking_uri(args.tracking_uri, create=True)  # MLflow makes the file
-    check_port(args.host, args.port)  # one line now, not uvicorn's traceback later
-    logging.getLogger("mlflow.store").setLevel(logging.WARNING)  # a new store's INFO lines
-    base = f"http://{args.host}:{args.port}"
-    console.print(f"MLflow UI over {uri} on {base} (Ctrl-C stops it)", soft_wrap=True)
-    for name, link in _links(uri, base):
-        console.print(f"  {name}: {link}", markup=False, soft_wrap=True)
-    # one person's UI: one server process, not MLflow's default of 4; uvicorn's own log
-    # at warning (its INFO lines are dropped by harness.tracking.ui_server.quiet too)
-    return serve([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-                  "--host", args.host, "--port", str(args.port), "--workers", "1",
-                  "--uvicorn-opts", "--log-level warning"])
-
-
-def _links(tracking_uri: str, base: str) -> list[tuple[str, str]]:
-    """(study, the link that opens its trials grouped by front-end) for each study."""
-    from mlflow.tracking import MlflowClient
-
-    from harness.tracking.ui_view import VIEW_TAG, experiment_link
-
-    client = MlflowClient(tracking_uri=tracking_uri)
-    return [(e.name, experiment_link(base, e.experiment_id))
-            for e in client.search_experiments() if VIEW_TAG in e.tags]

@@ -46,10 +46,13 @@ from harness.data.speech_commands import (
     speaker_of,
 )
 from harness.data.staging import TEMP, reserve, stale_temp, temp_name
+from harness.disk import full_disk
 from harness.errors import HarnessError
 
 CACHE_VERSION = 2  # 2: float WAVs scaled and clipped here (caches decoded by 1 are rebuilt)
 SHOW_BAD = 5  # bad clips named in an error message; the rest are counted
+ROOM_FIX = ("free space there, or set HARNESS_DATA_DIR to a folder with room; then run "
+            "again: nothing of this attempt is left")
 
 
 @dataclass(frozen=True)
@@ -225,22 +228,26 @@ def _build(root: Path, clips: list[str], folder: Path) -> Cache:
         order, member, official_error = clips, {}, str(exc)
 
     tmp = folder.parent / temp_name()
-    tmp.mkdir(parents=True)
-    try:
-        good, skipped = _decode_all(root, order, tmp / "audio.npy")
-        with open(tmp / "index.csv", "w", newline="", encoding="utf-8") as f:
-            out = csv.writer(f)
-            out.writerow(["path", "label", "speaker", "split"])
-            out.writerows([c, label_of(c), speaker_of(c), member.get(c, "")] for c in good)
-        meta = {"version": CACHE_VERSION, "root": str(root), "fingerprint": folder.name,
-                "n": len(good), "labels": labels_of(clips), "official_error": official_error,
-                "skipped": skipped}
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-        cache = load_cache(tmp)  # memmaps follow the rename: the inode stays the same
-        assert cache is not None, f"cache just written to {tmp} does not load"
-        _install(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    need = len(order) * CLIP_SAMPLES * 2  # audio.npy; the index and meta are small
+    # a full disk: one line, measured after the temp folder (all that was written) is gone
+    with full_disk(f"the decoded cache of {root} ({len(order)} clips)", folder.parent,
+                   ROOM_FIX, need):
+        tmp.mkdir(parents=True)
+        try:
+            good, skipped = _decode_all(root, order, tmp / "audio.npy")
+            with open(tmp / "index.csv", "w", newline="", encoding="utf-8") as f:
+                out = csv.writer(f)
+                out.writerow(["path", "label", "speaker", "split"])
+                out.writerows([c, label_of(c), speaker_of(c), member.get(c, "")] for c in good)
+            meta = {"version": CACHE_VERSION, "root": str(root), "fingerprint": folder.name,
+                    "n": len(good), "labels": labels_of(clips),
+                    "official_error": official_error, "skipped": skipped}
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+            cache = load_cache(tmp)  # memmaps follow the rename: the inode stays the same
+            assert cache is not None, f"cache just written to {tmp} does not load"
+            _install(tmp, folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return replace(cache, folder=folder)
 
 

@@ -47,8 +47,12 @@ def _spectral(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
     return np.fft.irfft(spec, n)
 
 
+NOISES = ("white_noise", "pink_noise", "brown_noise", "hum", "fan", "babble")  # make_noises'
+
+
 def make_noises(cfg: SynthConfig, eng: Espeak, voices: list[str]) -> dict[str, np.ndarray]:
-    """Background noises, name -> (noise_seconds * 16000,) int16 peaking at 90 % of full scale."""
+    """Background noises (NOISES), name -> (noise_seconds * 16000,) int16 peaking at 90 % of
+    full scale."""
     n = int(cfg.noise_seconds * SAMPLE_RATE)
     t = np.arange(n) / SAMPLE_RATE
     noises = {
@@ -67,6 +71,7 @@ def make_noises(cfg: SynthConfig, eng: Espeak, voices: list[str]) -> dict[str, n
     spec *= np.exp(-0.5 * (np.log(np.maximum(f, 1.0) / rng.uniform(300, 2000)) / 0.6) ** 2)
     noises["fan"] = np.fft.irfft(spec, n) * (1 + 0.4 * np.sin(2 * np.pi * rng.uniform(8, 30) * t))
     noises["babble"] = _babble(cfg, eng, voices, n)
+    assert tuple(noises) == NOISES, "NOISES names what is made here"
     return {k: np.round(x * (0.9 * 32767 / np.abs(x).max())).astype(np.int16)
             for k, x in noises.items()}
 

@@ -37,14 +37,19 @@ import numpy as np
 
 from harness.console import progress
 from harness.data.espeak import Espeak, engine, english_accents, voice_variants
-from harness.data.noise import make_noises, resample_16k
-from harness.data.speech_commands import CLIP_SAMPLES, WORDS_V001, write_clip
+from harness.data.noise import NOISES, make_noises, resample_16k
+from harness.data.speech_commands import CLIP_SAMPLES, SAMPLE_RATE, WORDS_V001, write_clip
 from harness.data.staging import OWNER, remove_stale, stale_marker
 from harness.data.synth_config import SynthConfig, rng_for
+from harness.disk import check_room, full_message, is_full, out_of_inodes
 from harness.errors import HarnessError
 
 MARKER = ".complete"
 NOISE_DIR = "_background_noise_"
+WAV_HEADER = 44  # bytes before the samples of a PCM_16 WAV as soundfile writes it
+BLOCK = 4096  # the file-system block a file's size is rounded up to
+ROOM_FIX = ("free space there, or generate it elsewhere (HARNESS_DATA_DIR for the named sets); "
+            "then run again: nothing of this attempt is left")
 
 @dataclass(frozen=True)
 class Speaker:
@@ -174,6 +179,19 @@ def _config_json(cfg: SynthConfig) -> dict:
     return json.loads(json.dumps(asdict(cfg)))  # tuples -> lists, as read back from the marker
 
 
+def disk_need(cfg: SynthConfig) -> int:
+    """Bytes the set takes on disk, each file rounded up to whole blocks: the clips and
+    noises (WAVs), the folders, the marker (1 kB, ~250 B a speaker), the two lists."""
+    def blocks(n: int) -> int:
+        return -(-n // BLOCK) * BLOCK
+
+    clips = cfg.speakers * len(WORDS_V001) * cfg.repeats
+    noise = WAV_HEADER + 2 * int(cfg.noise_seconds * SAMPLE_RATE)
+    return (clips * blocks(WAV_HEADER + 2 * CLIP_SAMPLES) + len(NOISES) * blocks(noise)
+            + (len(WORDS_V001) + 2) * BLOCK + blocks(1024 + 250 * cfg.speakers)
+            + 2 * blocks(32 * clips))
+
+
 def _is_complete(out_dir: Path, cfg: SynthConfig) -> bool:
     """True if out_dir holds this very set; False if it is absent or empty. HarnessError for
     anything else, which is never overwritten: a file, a folder without the marker (partial or
@@ -202,7 +220,9 @@ def generate(out_dir: Path, *, speakers: int | None = None, seed: int | None = N
 
     speakers / seed override the fields of `config` (default SynthConfig()). Atomic: the set is
     built in a hidden sibling folder and renamed into place only once its marker is written, so
-    an interrupted run never leaves a folder that looks complete.
+    an interrupted run never leaves a folder that looks complete. A full disk is one
+    HarnessError naming the set, the free space and `disk_need`: at once when the room is
+    not there to begin with, else when a write fails (the staging folder removed first).
     """
     import torch
 
@@ -220,6 +240,8 @@ def generate(out_dir: Path, *, speakers: int | None = None, seed: int | None = N
         return out_dir
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(out_dir)  # what a killed generation left
+    what = f"the {out_dir.name} set ({cfg.speakers} speakers)"
+    check_room(out_dir.parent, disk_need(cfg), what, ROOM_FIX)  # at once, not minutes in
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     stale_marker(tmp)
     threads = torch.get_num_threads()
@@ -238,6 +260,13 @@ def generate(out_dir: Path, *, speakers: int | None = None, seed: int | None = N
         except OSError:
             if not _is_complete(out_dir, cfg):  # a concurrent run that finished first is fine
                 raise
+    except OSError as exc:
+        inodes = out_of_inodes(tmp)  # 30,000 files: the entries may run out before the bytes
+        shutil.rmtree(tmp, ignore_errors=True)  # its space freed before the free space is read
+        if is_full(exc):
+            raise HarnessError(full_message(what, out_dir.parent, ROOM_FIX, disk_need(cfg),
+                                            inodes)) from None
+        raise
     finally:
         torch.set_num_threads(threads)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.tracking.store_check import check_optuna_storage
 
 # sqlalchemy dialects Optuna's RDBStorage takes ("+driver" allowed after them)
 RDB_SCHEMES = ("sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql")
@@ -70,6 +71,7 @@ def check_storage(storage: str) -> None:
                                                  "or postgresql://user@host/db")
     if scheme == "sqlite":
         _sqlite(storage, flag)
+        check_optuna_storage(storage)  # junk, cut off, another program's: one line
     else:
         _reach(storage, scheme, flag)
 
@@ -114,14 +116,21 @@ def writable_target(path: Path, flag: str, what: str) -> Path:
 
 
 def writable_file(path: Path, flag: str, what: str) -> None:
-    """`path` can be appended to (made empty if missing, with its folder)."""
-    writable_dir(path.parent, flag, f"folder of {what}")
-    try:
-        with open(path, "ab"):
-            pass
-    except OSError as exc:
-        raise HarnessError(f"{flag}: cannot write {what} {path} ({exc.strerror}); give a "
-                           "writable location") from None
+    """`path` can be written later, checked without writing anything: an existing file must
+    be writable, a new one's nearest existing folder writable (the folders between can then
+    be made). A sweep refused later (its data, say) leaves no file or folder behind."""
+    if path.exists():
+        if path.is_dir() or not os.access(path, os.W_OK):
+            raise HarnessError(f"{flag}: cannot write {what} {path} (a folder, or read-only); "
+                               "give a writable file path")
+        return
+    folder = next(p for p in path.absolute().parents if p.exists())
+    if not folder.is_dir():
+        raise HarnessError(f"{flag}: cannot make the folder of {what} {path.parent} ({folder} "
+                           "is a file); give a writable location")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise HarnessError(f"{flag}: cannot make {what} {path}: {folder} is not writable; "
+                           "give a writable location")
 
 
 def _scheme(url: str, known: tuple[str, ...], flag: str, example: str) -> str:

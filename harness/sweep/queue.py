@@ -49,7 +49,8 @@ from harness.processes import alive, this_process
 from harness.sweep.experiment import Experiment
 from harness.sweep.faults import DIED, gave_up, may_retry, requeue, retry_failed
 from harness.sweep.heartbeat import GRACE_S, HEARTBEAT_S, Heartbeat
-from harness.sweep.stores import creation_lock, repair_journal, restore_from_mlflow
+from harness.sweep.restore import restore_from_mlflow
+from harness.sweep.stores import creation_lock, repair_journal
 from harness.sweep.trial_key import TrialKey
 from harness.tracking.names import (
     ATTEMPT,
@@ -79,7 +80,7 @@ class SweepPlan:
     def create(cls, exp: Experiment, storage: str | None = None,
                tracking_uri: str | None = None) -> SweepPlan:
         journal = Path("runs", "optuna", f"{exp.name}.journal").resolve()
-        return cls(exp, storage or str(journal), resolve_tracking_uri(tracking_uri, create=True))
+        return cls(exp, storage or str(journal), resolve_tracking_uri(tracking_uri))  # made later
 
     @property
     def fixed_id(self) -> str:
@@ -187,13 +188,27 @@ class TrialQueue:
             if str(key) not in have:
                 self.enqueue({"seed": exp.seeds[0]}, key, **{SLOT: slot})
 
-    def queue_other_seeds(self, trial: optuna.Trial, searched: dict[str, Any]) -> None:
-        """A tpe/random configuration runs for every seed: queue the claimed `trial`'s
-        sampled values for the seeds after the first."""
-        key, have = TrialKey.parse(trial.user_attrs[KEY]), self.keys()
+    def queue_other_seeds(self, key: TrialKey, searched: dict[str, Any]) -> None:
+        """A tpe/random configuration runs for every seed: queue the sampled values of the
+        configuration `key` (its first seed's) for the seeds after the first."""
+        have = self.keys()
         for seed in self.plan.experiment.seeds[1:]:
             if str(key.for_seed(seed)) not in have:
                 self.enqueue({**searched, "seed": seed}, key.for_seed(seed))
+
+    def restore(self, params: dict[str, Any], key: TrialKey, state: TrialState,
+                value: float | None, **attrs: Any) -> None:
+        """Add a trial that finished elsewhere (its MLflow run; harness.sweep.restore) as
+        finished here, made as a worker's trial is: queued with `params`, asked through
+        `Experiment.suggest` (so its distributions are the experiment's), told `state`."""
+        self.enqueue(params, key, **attrs)
+        number = max(t.number for t in self.study.get_trials(
+            deepcopy=False, states=(TrialState.WAITING,)) if t.user_attrs.get(KEY) == str(key))
+        trial_id = self.trial_id(number)
+        self.storage.set_trial_state_values(trial_id, TrialState.RUNNING)
+        trial = optuna.Trial(self.study, trial_id)
+        self.plan.experiment.suggest(trial)
+        self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
 
     def recover(self, tracker: Tracker | None = None) -> None:
         """Fail and re-queue RUNNING trials whose process is gone; close their MLflow runs."""

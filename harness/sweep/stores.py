@@ -3,7 +3,6 @@
     with creation_lock(plan):            # two sweeps started at once on a fresh runs/
         queue, tracker = TrialQueue(plan), Tracker(...)
     repair_journal(path)                 # a journal whose last record was torn: cut it off
-    restore_from_mlflow(queue, tracker)  # grid points MLflow holds and Optuna lost: not re-run
     disagreement(optuna_study, client, experiment_id)   # one line when their counts differ
 
 Optuna's JournalFileBackend skips a torn last line when it reads, but its next append lands
@@ -26,23 +25,19 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import CategoricalDistribution
 from optuna.storages.journal import JournalFileSymlinkLock
 from optuna.trial import TrialState
 
 from harness.console import console
 from harness.errors import HarnessError
-from harness.sweep.trial_key import TrialKey
 from harness.tracking.names import (
     DUPLICATE,
-    FIXED,
-    KEY,
     MLFLOW_RUN_ID,
-    RESTORED,
     RETRY_OF,
     ROLE,
     TRIAL_NUMBER,
 )
+from harness.tracking.store_check import check_optuna_storage, sqlite_path
 
 MLFLOW_STATE = {"FINISHED": "COMPLETE", "KILLED": "PRUNED", "FAILED": "FAIL",
                 "RUNNING": "RUNNING", "SCHEDULED": "RUNNING"}
@@ -54,8 +49,8 @@ def creation_lock(storage: str, tracking_uri: str) -> Iterator[None]:
     MLflow's SQLite schema is made by whichever process comes first, and two at once fail
     with an sqlalchemy traceback. Servers (PostgreSQL, an MLflow server) need none."""
     folder = None
-    if tracking_uri.startswith("sqlite:///"):
-        folder = Path(tracking_uri.removeprefix("sqlite:///")).parent
+    if (db := sqlite_path(tracking_uri)) is not None:
+        folder = db.parent
     elif "://" not in storage:
         folder = Path(storage).parent
     if folder is None:
@@ -127,42 +122,6 @@ def close_run(run: Any, state: str, reason: str) -> None:
             run.client.set_terminated(run.run_id, "FAILED")
 
 
-def restore_from_mlflow(queue: Any, tracker: Any) -> int:
-    """Grid points MLflow finished that this plan's Optuna trials lack (a lost or older
-    journal): added to Optuna as finished trials, so they are not run and logged twice.
-    `queue`: a harness.sweep.queue.TrialQueue."""
-    exp = queue.plan.experiment
-    if exp.sampler != "grid":
-        return 0  # a sampled slot's parameters are not its key: nothing to rebuild from
-    have = {t.user_attrs.get(KEY) for t in queue.trials() if t.state.is_finished()}
-    runs = tracker.client.search_runs(
-        [tracker.experiment_id], f"tags.`{ROLE}` = 'trial' and "
-        "attributes.status != 'RUNNING'", max_results=50_000)
-    restored = 0
-    for run in runs:
-        key = TrialKey.parse(run.data.tags.get(KEY, ""))
-        state = MLFLOW_STATE.get(run.info.status)
-        params = key.grid_params()
-        if state not in ("COMPLETE", "PRUNED") or params is None or str(key) in have \
-                or key.fixed_id != queue.fixed_id:
-            continue
-        m = run.data.metrics
-        value = m.get("best_valid_acc") if m.get("tested_epoch") == m.get("best_epoch") \
-            else m.get("valid_acc")
-        queue.study.add_trial(optuna.trial.create_trial(
-            state=getattr(TrialState, state), value=value if state == "COMPLETE" else None,
-            params=params,
-            distributions={k: CategoricalDistribution([v]) for k, v in params.items()},
-            user_attrs={FIXED: queue.fixed_id, KEY: str(key), MLFLOW_RUN_ID: run.info.run_id,
-                        RESTORED: True}))
-        have.add(str(key))
-        restored += 1
-    if restored:
-        console.print(f"[yellow]{restored} finished trial(s) found in MLflow but not in "
-                      f"Optuna's storage: restored there, not run again[/]")
-    return restored
-
-
 def disagreement(study: optuna.Study, client: Any, experiment_id: str) -> str | None:
     """One line when Optuna's trials and MLflow's child runs disagree, else None.
 
@@ -221,6 +180,11 @@ def plan_disagreement(storage: Any, study_name: str, tracking_uri: str) -> str |
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         storage = JournalStorage(JournalFileBackend(str(storage)))
+    elif isinstance(storage, str):
+        path = sqlite_path(storage)
+        if path is not None and not path.is_file():
+            return None  # opened, Optuna would make an empty database there
+        check_optuna_storage(storage)  # junk, cut off, another program's: one line
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)

@@ -44,6 +44,7 @@ from harness.sweep.faults import requeue
 from harness.sweep.heartbeat import HeartbeatLost
 from harness.sweep.queue import SweepPlan, TrialQueue
 from harness.sweep.stores import close_run
+from harness.sweep.trial_key import TrialKey
 from harness.tracking import lineage
 from harness.tracking.names import FAIL_REASON, KEY, MLFLOW_RUN_ID, SLOT
 from harness.tracking.runs import Tracker, TrialRun
@@ -172,7 +173,7 @@ def run_trial(queue: TrialQueue, trial: optuna.Trial, tracker: Tracker,
         with queue.heartbeat(trial):  # HeartbeatLost when the storage refuses the beats
             searched = exp.suggest(trial)
             if SLOT in trial.user_attrs:
-                queue.queue_other_seeds(trial, searched)
+                queue.queue_other_seeds(TrialKey.parse(trial.user_attrs[KEY]), searched)
             params = exp.params(searched)
             device = _device(exp.device)
             run = tracker.trial(trial.number, params, tags={  # the key: MLflow knows the point

@@ -39,6 +39,7 @@ from mlflow.tracking import MlflowClient
 
 from harness.tracking import lineage, ui_view
 from harness.tracking.names import FAIL_REASON, ROLE, STATE, TRACEBACK, TRIAL_NUMBER
+from harness.tracking.store_check import check_mlflow_store, sqlite_path
 
 DEFAULT_TRACKING_URI = "sqlite:///runs/mlflow.db"
 EPOCH_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "beta1",
@@ -52,20 +53,16 @@ def resolve_tracking_uri(uri: str | None = None, *, create: bool = False) -> str
 
     `create`: make a SQLite file's folder (what writes or serves a store); readers (report,
     stream, evaluate) leave the disk as it is and say when no store is there.
+    HarnessError, one line, when its SQLite file is not a usable MLflow store (junk, cut
+    off, another program's: harness.tracking.store_check), before MLflow opens it.
     """
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    db = _sqlite_path(uri)
+    check_mlflow_store(uri)
+    db = sqlite_path(uri)
     if create and db is not None:
         with contextlib.suppress(OSError):  # one that cannot be made: harness.sweep.preflight says
             db.parent.mkdir(parents=True, exist_ok=True)
     return uri
-
-
-def _sqlite_path(uri: str) -> Path | None:
-    """The database file of a `sqlite:///relative` or `sqlite:////absolute` URI."""
-    if not uri.startswith("sqlite:///") or uri == "sqlite:///:memory:":
-        return None
-    return Path(uri.removeprefix("sqlite:///"))
 
 
 def environment_tags() -> dict[str, str]:
@@ -112,7 +109,7 @@ class Tracker:
     def _experiment(self) -> str:
         found = self.client.get_experiment_by_name(self.study_name)
         if found is None:
-            db = _sqlite_path(self.tracking_uri)
+            db = sqlite_path(self.tracking_uri)
             # Artifacts beside the database (runs/mlartifacts); a server picks its own.
             location = ((db.parent / "mlartifacts" / self.study_name).resolve().as_uri()
                         if db is not None else None)

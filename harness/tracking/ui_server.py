@@ -1,7 +1,8 @@
 """`harness ui`'s server: MLflow's UI in a process group of its own, stopped as one.
 
     check_port(host, port)            # HarnessError, one line, when the port is taken
-    serve(cmd, env) -> int            # runs `mlflow ui`, quiet, until it exits or we are stopped
+    serve(cmd, env, health_url(host, port), ready)  # runs `mlflow ui`, quiet, until it exits
+                                      # or we are stopped; ready() once /health answers
 
 `mlflow ui` starts uvicorn as a child process: a signal to `harness ui` alone (a SIGTERM from
 a scheduler or `kill`) would leave them serving the port. So the server runs in a new session
@@ -9,6 +10,8 @@ a scheduler or `kill`) would leave them serving the port. So the server runs in 
 `harness ui` is interrupted or terminated it sends SIGTERM to the whole group, waits, then
 SIGKILL: no orphan, the port free. Its output passes through `quiet`: MLflow's and
 uvicorn's INFO lines and the start-up banner are dropped, warnings and errors kept.
+MLflow's server takes 5 s to a minute to answer: `ready` (which prints the links) runs only
+once its /health answers, so that a link clicked at once does not meet "connection refused".
 """
 
 from __future__ import annotations
@@ -22,11 +25,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
 
 from harness.errors import HarnessError
 
 STOP_GRACE_S = 10.0  # SIGTERM, then this long before SIGKILL
+POLL_S = 0.25  # between /health probes while the server starts
 # lines a healthy start prints: logging at INFO (uvicorn "INFO:", MLflow "INFO mlflow...",
 # alembic "INFO  [alembic...]"), MLflow's security-middleware banner for a local server,
 # its note that the model registry shares the tracking store
@@ -62,9 +68,37 @@ def quiet(line: str) -> bool:
     return bool(NOISE.match(line))
 
 
-def serve(cmd: Sequence[str], env: Mapping[str, str] | None = None) -> int:
+def health_url(host: str, port: int) -> str:
+    """The server's /health on an address this machine reaches it at (a wildcard bind is
+    probed on loopback)."""
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{host}]:{port}/health" if ":" in host else f"http://{host}:{port}/health"
+
+
+def answers(url: str) -> bool:
+    """Whether `url` answers 200 now (no proxy: the server is on this machine)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=2) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError):  # refused, reset, timed out: not up yet
+        return False
+
+
+def wait_until_up(proc: subprocess.Popen[str], url: str) -> bool:
+    """Probe `url` every POLL_S s until it answers (True) or `proc` exits (False)."""
+    while proc.poll() is None:
+        if answers(url):
+            return True
+        time.sleep(POLL_S)
+    return False
+
+
+def serve(cmd: Sequence[str], env: Mapping[str, str] | None = None, url: str | None = None,
+          ready: Callable[[], None] | None = None) -> int:
     """Run `cmd` in its own session until it exits (its status) or we get Ctrl-C / SIGTERM
-    (the group stopped, then KeyboardInterrupt re-raised for the CLI's one line)."""
+    (the group stopped, then KeyboardInterrupt re-raised for the CLI's one line).
+    `ready()` runs once `url` answers; not at all if the server exits first."""
     from harness.signals import stop_on_sigterm
 
     stop_on_sigterm()
@@ -75,6 +109,8 @@ def serve(cmd: Sequence[str], env: Mapping[str, str] | None = None) -> int:
     relay = threading.Thread(target=_relay, args=(proc,), daemon=True)
     relay.start()
     try:
+        if url is not None and ready is not None and wait_until_up(proc, url):
+            ready()
         return proc.wait()
     finally:  # interrupted or not: nothing of the server stays
         if threading.current_thread() is threading.main_thread():
