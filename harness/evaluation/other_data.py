@@ -29,7 +29,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from harness.errors import HarnessError
-from harness.tracking import lineage
+from harness.tracking import lineage, names
 
 ROLE = "evaluation"  # tag harness.role; a trial's is "trial", the study's "study"
 EVALUATES = "harness.evaluates"
@@ -138,7 +138,7 @@ def log_evaluation(client: MlflowClient, trial: Any, ev: Evaluation,
     """
     from harness.tracking.runs import environment_tags
 
-    tags = {"harness.role": ROLE, EVALUATES: trial.info.run_id, "test_set": data.test_set,
+    tags = {names.ROLE: ROLE, EVALUATES: trial.info.run_id, "test_set": data.test_set,
             "trial_run_name": trial.info.run_name or "", **environment_tags(),
             **lineage.git_tags()}
     parent = trial.data.tags.get("mlflow.parentRunId")

@@ -38,7 +38,15 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from harness.tracking import lineage, ui_view
-from harness.tracking.names import FAIL_REASON, ROLE, STATE, TRACEBACK, TRIAL_NUMBER
+from harness.tracking.names import (
+    FAIL_REASON,
+    MARGIN,
+    ROLE,
+    SEARCHED,
+    STATE,
+    TRACEBACK,
+    TRIAL_NUMBER,
+)
 from harness.tracking.store_check import check_mlflow_store, sqlite_path
 
 DEFAULT_TRACKING_URI = "sqlite:///runs/mlflow.db"
@@ -97,11 +105,11 @@ class Tracker:
         self.searched = searched
         self.parent_run_id = self._parent_run()
         ui_view.prepare_experiment(self.client, self.experiment_id, self.parent_run_id, searched)
-        tags = [] if searched is None else [RunTag("harness.searched", json.dumps(list(searched)))]
+        tags = [] if searched is None else [RunTag(SEARCHED, json.dumps(list(searched)))]
         if experiment_file:
             tags.append(RunTag("experiment_file", self.experiment_file))
         if margin is not None:  # the report's equivalence margin (accuracy, 0.005 = 0.5 pp)
-            tags.append(RunTag("harness.margin", repr(float(margin))))
+            tags.append(RunTag(MARGIN, repr(float(margin))))
         self.client.log_batch(self.parent_run_id, tags=tags)  # None/"": keep what was set
         self.client.update_run(self.parent_run_id, status="RUNNING")
         self._env = {**environment_tags(), **lineage.git_tags()}
