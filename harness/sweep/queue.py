@@ -300,7 +300,8 @@ def prepare(plan: SweepPlan, more: int | None = None, *,
     with creation_lock(plan.storage, plan.tracking_uri):  # two sweeps on a fresh runs/
         study = Study(plan)
         tracker = Tracker(exp.name, plan.tracking_uri, searched=exp.searched,
-                          experiment_file=str(exp.path), margin=exp.margin)
+                          experiment_file=str(exp.path), margin=exp.margin,
+                          detection_margin=exp.detection_margin)
     study.study.set_user_attr("experiment_file", str(exp.path))
     study.recover(tracker)
     restore_from_mlflow(study, tracker)  # what MLflow finished and Optuna lost

@@ -56,7 +56,8 @@ def work(plan: SweepPlan, budget: Any = None, *, on_trial: TrialHook | None = No
     study = Study(plan)
     exp = plan.experiment
     tracker = Tracker(exp.name, plan.tracking_uri, searched=exp.searched,
-                      experiment_file=str(exp.path), margin=exp.margin)
+                      experiment_file=str(exp.path), margin=exp.margin,
+                      detection_margin=exp.detection_margin)
     data_cache: dict[tuple[Any, ...], Any] = {}  # the data set of the last trial, reused
     done: Counter[str] = Counter()
     while _take(budget):
