@@ -233,6 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the journal under runs/, when there is one)")
     p.set_defaults(handler="harness.commands.report:report")
 
+    p = sub.add_parser("plan", help="replicates, wall time and the command each comparison "
+                                    "needs for a verdict (a pilot's trials, or --sd)")
+    p.add_argument("experiment", nargs="?", default="experiments/quick.toml",
+                   help="experiment file or name in experiments/ (default: %(default)s)")
+    p.add_argument("--sd", type=float, default=None,
+                   help="the sd of the paired differences (accuracy), instead of the pilot's")
+    p.add_argument("--tracking-uri", default=None, help="the pilot's MLflow store")
+    p.set_defaults(handler="harness.commands.plan:plan")
+
     p = sub.add_parser("stream", help="score a trained trial on a long test stream: "
                                       "false alarms per hour, DET curve (docs/streaming.md)")
     p.add_argument("run_id", help="the trial's MLflow run id (it must have logged its model)")

@@ -36,6 +36,7 @@ it. A file:
     # lr = {low = 1e-3, high = 3e-2, log = true}   # a range (tpe/random; int if ints)
     [report]
     margin = 0.005                # equivalence margin in accuracy (0.5 points, the default)
+    # detection_margin = 0.02     # the streaming detection rate's (2 points, the default)
     [stream]                      # streaming evaluation after each trial (docs/streaming.md)
     enabled = true                # default off; seconds, hop_ms, density, snr_db, ...
     [tracking]
@@ -66,7 +67,7 @@ from harness.data.spec import DataSpec
 from harness.errors import HarnessError
 from harness.streaming.settings import StreamSettings
 from harness.sweep.experiment import KEPT_MODELS, Experiment, Range
-from harness.tracking.runs import DEFAULT_MARGIN
+from harness.tracking.runs import DEFAULT_DETECTION_MARGIN, DEFAULT_MARGIN
 
 SAMPLERS = ("grid", "tpe", "random")
 PRUNERS = ("none", "median", "hyperband")
@@ -143,7 +144,8 @@ class _Validator:
         for key, value in _flatten(raw.get("train", {})).items():
             fixed[key] = value
             explicit.add(key)
-        margin = self.margin(raw.get("report", {}))
+        margin, detection_margin = (self.margin(raw.get("report", {}), key)
+                                    for key in ("margin", "detection_margin"))
         search = self.table(raw.get("search", {}), "[search]",
                             ("sampler", "pruner", "n_trials", "seeds", "space", "workers"))
         workers = search.get("workers", 1)
@@ -198,16 +200,20 @@ class _Validator:
                           fixed=fixed, space=space, seeds=seeds, sampler=sampler,
                           pruner=pruner, n_trials=n_trials, device=device,
                           explicit=tuple(sorted(explicit & set(fixed))), margin=margin,
+                          detection_margin=detection_margin,
                           workers=workers, stream=self.stream(raw.get("stream")),
                           models=self.models(raw.get("tracking", {})),
                           evaluate=self.other_sets(raw.get("evaluate", {})))
 
-    def margin(self, report: Any) -> float:
-        self.table(report, "[report]", ("margin",))
-        margin = report.get("margin", DEFAULT_MARGIN)
+    def margin(self, report: Any, key: str = "margin") -> float:
+        """[report] margin (accuracy) or detection_margin (the streaming detection rate)."""
+        self.table(report, "[report]", ("margin", "detection_margin"))
+        default = DEFAULT_MARGIN if key == "margin" else DEFAULT_DETECTION_MARGIN
+        margin = report.get(key, default)
         if isinstance(margin, bool) or not isinstance(margin, int | float) or \
                 not 0 < margin < 1:
-            raise self.fail("[report] margin", f"{margin!r}: an accuracy difference in (0, 1), "
+            what = "an accuracy" if key == "margin" else "a detection-rate"
+            raise self.fail(f"[report] {key}", f"{margin!r}: {what} difference in (0, 1), "
                                                "e.g. 0.005 for 0.5 percentage points")
         return float(margin)
 

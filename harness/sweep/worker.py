@@ -67,7 +67,8 @@ def work(plan: SweepPlan, budget: Budget | None = None, *, on_trial: TrialHook |
     queue = TrialQueue(plan)
     exp = plan.experiment
     tracker = Tracker(exp.name, plan.tracking_uri, searched=exp.searched,
-                      experiment_file=str(exp.path), margin=exp.margin)
+                      experiment_file=str(exp.path), margin=exp.margin,
+                      detection_margin=exp.detection_margin)
     data_cache: dict[Any, Any] = {}  # the data set of the last trial, reused
     done: Counter[str] = Counter()
     while budget.take():
