@@ -15,7 +15,7 @@ from harness.cli import main
 from harness.errors import HarnessError
 from harness.report.power import replicates_needed
 from harness.sweep.experiment_file import load_experiment
-from harness.sweep.queue import Study, SweepPlan, prepare
+from harness.sweep.queue import SweepPlan, TrialQueue, fill_queue
 
 QUICK_D = [0.05, 0.19, 0.08, 0.06, 0.17]  # log_power minus complex per seed, about quick's
 
@@ -82,8 +82,8 @@ def test_growing_seeds_extends_a_study(tmp_path: Path) -> None:
     def sweep(seeds: str, suggest_old: bool = False) -> list[int]:
         path = tiny_experiment(tmp_path, space='frontend = ["complex"]', seeds=seeds)
         p = SweepPlan.create(load_experiment(path), journal, uri)
-        prepare(p)
-        study, ran = Study(p), []
+        fill_queue(p)
+        study, ran = TrialQueue(p), []
         while (trial := study.claim()) is not None:
             if suggest_old:  # what the harness did before: a categorical of the file's seeds
                 seed = trial.suggest_categorical("seed", [0, 1])
@@ -106,8 +106,8 @@ def test_a_study_from_before_keeps_its_seeds(tmp_path: Path) -> None:
     journal = str(tmp_path / "old.journal")
     path = tiny_experiment(tmp_path, name="old", space='frontend = ["complex"]', seeds="[0, 1]")
     p = SweepPlan.create(load_experiment(path), journal, uri)
-    prepare(p)
-    study = Study(p)
+    fill_queue(p)
+    study = TrialQueue(p)
     first = study.claim()
     assert first is not None
     first.suggest_categorical("seed", [0, 1])  # recorded the old way
@@ -118,8 +118,8 @@ def test_a_study_from_before_keeps_its_seeds(tmp_path: Path) -> None:
     grown = tiny_experiment(tmp_path, name="old", space='frontend = ["complex"]',
                             seeds="[0, 1, 2]")
     p = SweepPlan.create(load_experiment(grown), journal, uri)
-    prepare(p)
-    third = Study(p).claim()
+    fill_queue(p)
+    third = TrialQueue(p).claim()
     assert third is not None
     with pytest.raises(HarnessError, match=r"recorded the seed as one of \[0, 1\].*seed 2 is "
                                            r"not among them: run the grown file under a new"):
