@@ -5,6 +5,7 @@
     nox -s report [-- EXP]        # rebuild reports/<EXP>/ from MLflow
     nox -s ui                     # MLflow UI over runs/
     nox -s bench                  # pytest-benchmark throughput checks
+    nox -s calibrate              # the verdict rules' error rates and power, simulated
     nox -s lint                   # ruff and the import contract (lint-imports)
 """
 
@@ -82,6 +83,15 @@ def report(session: nox.Session) -> None:
     _install(session)
     args = session.posargs or ["quick"]
     session.run("python", "-m", "harness", "report", *args)
+
+
+@nox.session(python=PYTHON, default=False)
+def calibrate(session: nox.Session) -> None:
+    """Synthetic studies through the real verdict code: false difference and equivalence
+    rates per family, and the power `harness plan` promises (docs/statistics.md); minutes.
+    `nox -s calibrate -- --studies 500` for a quicker, noisier table."""
+    _install(session)
+    session.run("python", "-m", "harness.report.calibration", *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False)

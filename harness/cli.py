@@ -41,7 +41,7 @@ def parse_options(pairs: Sequence[str] | None, flag: str = "--set") -> dict[str,
 def _data_args(p: argparse.ArgumentParser, dataset_default: str = "synth_commands") -> None:
     p.add_argument("--dataset", default=dataset_default,
                    help="speech_commands_v0.01 | speech_commands_v0.02 | synth_commands | "
-                        "synth_commands_small | fsdd "
+                        "synth_commands_small | synth_commands_v2 | synth_commands_v2_small | fsdd "
                         "(default: %(default)s)")
     p.add_argument("--root", default=None,
                    help="a folder in the Speech Commands layout to use instead of the data folder")
@@ -133,7 +133,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out_dir")
     p.add_argument("--speakers", type=int, default=None, help="number of synthetic speakers")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--recipe", type=int, choices=(1, 2), default=1,
+                   help="1: synth_commands; 2: synth_commands_v2, closer to recordings "
+                        "(docs/synthetic.md) (default: %(default)s)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="a recipe-2 knob (harness.data.synth_v2.RealConfig), e.g. "
+                        "--set room_share=0 --set band_weights=[1,0,0,0]")
     p.set_defaults(handler="harness.commands.data:synth")
+    p = dsub.add_parser("transfer", help="train on an offline set, test on real speech (FSDD): "
+                                         "how well its lessons carry over")
+    p.add_argument("dataset", nargs="?", default=None,
+                   help="the offline set to train on (default: the experiment's)")
+    p.add_argument("--root", default=None,
+                   help="train on this folder in the Speech Commands layout instead")
+    p.add_argument("--experiment", default="quick",
+                   help="whose model and recipe (default: %(default)s)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override one of its fixed options, e.g. --set epochs=5")
+    p.add_argument("--frontend", nargs="+", default=None,
+                   help="front-ends (default: the experiment's)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                   help="default: %(default)s")
+    p.add_argument("--part", choices=("dev", "test", "all"), default="dev",
+                   help="FSDD's speakers to test on: dev (jackson, nicolas) to choose a "
+                        "recipe, test (the other four) for the final figure (default: "
+                        "%(default)s)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler="harness.commands.transfer:transfer")
 
     # list
     p = sub.add_parser("list", help="registered front-ends, models or training recipes")
@@ -205,6 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the study's Optuna storage, to check that it agrees with MLflow "
                         "(default: the journal under runs/, when there is one)")
     p.set_defaults(handler="harness.commands.report:report")
+
+    p = sub.add_parser("plan", help="replicates, wall time and the command each comparison "
+                                    "needs for a verdict (a pilot's trials, or --sd)")
+    p.add_argument("experiment", nargs="?", default="experiments/quick.toml",
+                   help="experiment file or name in experiments/ (default: %(default)s)")
+    p.add_argument("--sd", type=float, default=None,
+                   help="the sd of the paired differences (accuracy), instead of the pilot's")
+    p.add_argument("--tracking-uri", default=None, help="the pilot's MLflow store")
+    p.set_defaults(handler="harness.commands.plan:plan")
 
     p = sub.add_parser("stream", help="score a trained trial on a long test stream: "
                                       "false alarms per hour, DET curve (docs/streaming.md)")

@@ -26,6 +26,7 @@ import torch
 from harness.cli import main
 from harness.data import load_splits
 from harness.models import build_pipeline
+from harness.models.classifier import Classifier
 from harness.tracking.logged_model import log_pipeline
 from harness.tracking.runs import Tracker
 from harness.training.device import seed_everything
@@ -71,7 +72,7 @@ def train_and_export(frontend: str, network: str, number: int, args: argparse.Na
               **{f"frontend.{k}": v for k, v in fe_opts.items()},
               **{f"model.{k}": v for k, v in net_opts.items()}}
     run = tracker.trial(number, params)
-    log_pipeline(run.client, run.run_id, fe, model, splits.labels)
+    log_pipeline(run.client, run.run_id, Classifier(fe, model, splits.labels), splits.labels)
     run.finish("COMPLETE")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

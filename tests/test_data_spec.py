@@ -65,6 +65,7 @@ except HarnessError as exc:
 """
 
 
+@pytest.mark.slow
 def test_a_new_data_key_flows_from_the_toml_to_load_splits(tmp_path: Path) -> None:
     """Adding `[data] task` touched 12 files; a key now touches DataSpec and load_splits."""
     copy = tmp_path / "copy"

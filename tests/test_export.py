@@ -24,6 +24,7 @@ from harness.data import load_splits
 from harness.environment import require_torchaudio
 from harness.frontends import PCEN, Frontend, list_frontends
 from harness.models import build_pipeline
+from harness.models.classifier import Classifier
 from harness.tracking.logged_model import log_pipeline
 from harness.tracking.runs import Tracker
 from harness.training.loop import TrainConfig, fit
@@ -147,7 +148,7 @@ def _trial(tmp_path: Path, uri: str, frontend: nn.Module, model: nn.Module, root
     run = Tracker("export", uri).trial(0, {
         "frontend": name, "model": "seed_cnn", "data.dataset": None, "data.root": str(root),
         "data.split": "official", "data.split_seed": None})
-    log_pipeline(run.client, run.run_id, frontend, model, labels)
+    log_pipeline(run.client, run.run_id, Classifier(frontend, model, labels), labels)
     run.finish("COMPLETE")
     return run.run_id
 

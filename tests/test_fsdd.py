@@ -211,3 +211,22 @@ def test_bad_inputs_fail_in_one_line(tmp_path: Path, harness_data_dir: Path,
         assert err.startswith("error: download of fsdd from") and err.count("\n") == 1, err
         assert said in err and "nothing was kept" in err, err
         assert sorted(p.name for p in harness_data_dir.iterdir()) == []  # no folder left
+
+
+def test_data_transfer_trains_offline_and_tests_on_fsdd(
+        fsdd_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`harness data transfer`: the quick study's model, one epoch on tones named zero..nine,
+    scored on FSDD's dev speakers 30-way and digits-only (never below 30-way)."""
+    from conftest import make_speech_commands
+
+    root = make_speech_commands(tmp_path / "tones", words=DIGIT_WORDS, speakers=5,
+                                clips_per_speaker=1)
+    assert main(["data", "transfer", "--root", str(root), "--set", "epochs=1",
+                 "--frontend", "complex", "--seeds", "0", "1", "--part", "dev", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["real"] == "fsdd" and out["part"] == "dev" and out["dataset"] == "tones"
+    (row,) = out["rows"]
+    assert row["frontend"] == "complex" and row["seeds"] == [0, 1]
+    full, digits = row["real_acc"], row["real_digit_acc"]
+    assert full["n"] == 2 and full["low"] <= full["mean"] <= full["high"]
+    assert 0 <= full["mean"] <= digits["mean"] <= 1

@@ -34,7 +34,7 @@ D = {  # complex minus each magnitude front-end, per seed; each gives one verdic
     "power": [0.046, 0.044, 0.047, 0.045, 0.048],      # better (MDD 0.0027 within margin)
     "mel": [-0.05, -0.048, -0.051, -0.049, -0.052],    # worse (MDD 0.0027 within margin)
     "log_power": [0.001, -0.001, 0.0, 0.002, -0.002],  # equivalent at margin 0.005
-    "mfcc": [0.006, 0.0, 0.004, 0.0, 0.005],           # inconclusive
+    "mfcc": [0.006, 0.0, 0.004, 0.0, 0.005],           # underpowered (MDD at 0.05/4)
 }
 ACC = {"complex": list(COMPLEX), **{fe: list(COMPLEX - d) for fe, d in D.items()},
        "log_mel": [0.80]}
@@ -155,15 +155,20 @@ def test_finding_every_complex_magnitude_pair_and_its_numbers(store: str) -> Non
     expected = {"power": "better", "mel": "worse", "log_power": "equivalent",
                 "mfcc": "no verdict", "log_mel": "no verdict"}
     assert fnd["verdict"].to_dict() == expected
-    assert fnd.loc["mfcc", "reasons"] == "inconclusive"
+    assert fnd.loc["mfcc", "reasons"] == "underpowered"
     assert fnd.loc["log_mel", "reasons"] == "fewer than 5 pairs"
     tested = ["log_power", "mel", "mfcc", "power"]  # the Holm family: those with a p-value
     raw = [sps.ttest_rel(ACC["complex"], ACC[b]).pvalue for b in tested]
     assert list(fnd.loc[tested, "p_value"]) == pytest.approx(raw, abs=1e-12)
     assert list(fnd.loc[tested, "p_holm"]) == pytest.approx(
         list(multipletests(raw, method="holm")[1]), abs=1e-12)
+    tost = [ttost_paired(np.array(ACC["complex"]), np.array(ACC[b]), -0.005, 0.005)[0]
+            for b in tested]
+    assert list(fnd.loc[tested, "tost_holm"]) == pytest.approx(
+        list(multipletests(tost, method="holm")[1]), abs=1e-12)
     assert pd.isna(fnd.loc["log_mel", "p_holm"]) and fnd.loc["log_mel", "pairs"] == 1
-    effect = TTestPower().solve_power(nobs=5, alpha=0.05, power=0.8)
+    assert set(fnd.loc[tested, "family_size"]) == {4}
+    effect = TTestPower().solve_power(nobs=5, alpha=0.05 / 4, power=0.8)  # the MDD at alpha/m
     for b in tested:
         row, d = fnd.loc[b], np.subtract(ACC["complex"], ACC[b])
         assert (row["mean_diff"], row["ci_low"], row["ci_high"]) == \
@@ -174,9 +179,12 @@ def test_finding_every_complex_magnitude_pair_and_its_numbers(store: str) -> Non
         assert row["mdd"] == pytest.approx(effect * np.std(d, ddof=1), rel=1e-9)
         assert (row["pairs"], row["trials"], row["unconverged"], row["unrecorded"]) == \
             (5, 10, 0, 0)
+    # 5 wins of 5 untied pairs: the exact interval, never a point
     assert fnd.loc["power", ["p_improve", "p_improve_low", "p_improve_high"]].tolist() == \
-        [1.0, 1.0, 1.0]
-    assert fnd.loc["mel", "p_improve"] == 0.0
+        [1.0, pytest.approx(0.4782, abs=1e-4), 1.0]
+    assert fnd.loc["mel", ["p_improve", "p_improve_high", "ties"]].tolist() == \
+        [0.0, pytest.approx(0.5218, abs=1e-4), 0]
+    assert fnd.loc["log_power", ["wins", "losses", "ties"]].tolist() == [2, 2, 1]
     assert fnd.loc["power", "study_diff"] == pytest.approx(0.9324 - 0.8898)
     assert pd.isna(fnd.loc["mfcc", "study_diff"])
 
@@ -202,10 +210,12 @@ def test_verdict_lines_are_plain_strings(store: str) -> None:
     assert len(lines) == 5 and all(isinstance(x, str) for x in lines)
     by_b = {x.split(":")[0].split(" vs ")[1]: x.split(": ", 1)[1] for x in lines}
     assert by_b["power"].startswith("better (a − b = +0.0460, 95% CI [+0.0440, +0.0480], "
-                                    "5 pairs; Holm p ")
+                                    "5 pairs; paired t Holm p ")
     assert by_b["mel"].startswith("worse (")
-    assert by_b["log_power"].startswith("equivalent (") and "TOST p" in by_b["log_power"]
-    assert by_b["mfcc"].startswith("no verdict: inconclusive (")
+    assert by_b["log_power"].startswith("equivalent (") and "TOST Holm p" in by_b["log_power"]
+    assert by_b["mfcc"].startswith("no verdict: underpowered (a − b = +0.0030, 95% CI ")
+    assert "5 pairs; MDD 0.0070 > margin 0.005; about 7 replicates would settle it (2 more); " \
+        "paired t Holm p " in by_b["mfcc"]
     assert by_b["log_mel"] == "no verdict: fewer than 5 pairs (1 pair)"
     assert not any("synthetic" in x for x in lines)  # a --root folder of real recordings
 
@@ -233,7 +243,8 @@ def test_pairs_match_on_other_searched_parameters(store: str) -> None:
         np.array([0.90, 0.91, 0.80, 0.82]), np.array([0.88, 0.90, 0.79, 0.80]), -0.02, 0.02)[0])
     assert rp.verdict_lines(study) == [
         "complex vs power: no verdict: fewer than 5 pairs (a − b = +0.0150, 95% CI "
-        "[+0.0058, +0.0242]; 4 pairs; synthetic data: synth_commands)"]
+        "[+0.0058, +0.0242]; 4 pairs; about 5 replicates would settle it (1 more); synthetic "
+        "data: synth_commands)"]
 
 
 def test_unsearched_params_that_differ_split_configurations(store: str) -> None:
@@ -269,7 +280,7 @@ def test_report_files_html_and_determinism(store: str, tmp_path: Path) -> None:
     assert "<link" not in page and "<script" not in page and "http" not in page
     md = (out / "report.md").read_text()
     for word in ("better", "worse", "equivalent", "no verdict: fewer than 5 pairs",
-                 "no verdict: inconclusive"):
+                 "no verdict: underpowered"):
         assert f"**{word}**" in md
     assert "- complex vs power: better (a − b = +0.0460" in md
     assert "| `complex` − `power` | 5 | seed, model |" in md

@@ -80,8 +80,14 @@ def test_verdicts_per_condition(store: str) -> None:
     assert judged["robust_snr_0db_acc"].verdict.word == "worse"
     assert all("synthetic data: synth_commands" in j.verdict.text for j in judged.values())
     (line,) = rr.answer(list(judged.values()))
-    assert line.startswith("`complex` vs `log_mel`: the clean advantage survives 6 of 8")
-    assert "worse under SNR 0 dB" in line and "equivalent under SNR 20 dB" in line
+    assert line.startswith("`complex` vs `log_mel`: better on clean test data (the finding); "
+                           "shown under 6 condition(s) (shift -200 ms, ")
+    assert line.endswith("not shown under the rest (equivalent under SNR 20 dB; worse under "
+                         "SNR 0 dB).")
+    # the clean verdict is the finding's: the same family, no second adjustment
+    finding_clean = rp.judge(study)[0]
+    assert judged["test_acc"].holm_p == finding_clean.holm_p
+    assert {j.adjusted.m for m, j in judged.items() if m != "test_acc"} == {8}
 
 
 def test_report_has_the_section_figures_and_csvs(store: str, tmp_path: Path) -> None:
@@ -89,7 +95,8 @@ def test_report_has_the_section_figures_and_csvs(store: str, tmp_path: Path) -> 
     assert main(["report", "robust", "--tracking-uri", store, "--out", str(out)]) == 0
     md = (out / "report.md").read_text()
     assert "## Robustness: time shift and background noise" in md
-    assert "## Does the complex front-end's advantage survive shift and noise?" in md
+    assert "## Is the finding shown under shift and noise?" in md
+    assert "Error budget: the 8 comparison(s) with a p-value in this section (robustness" in md
     assert "Synthetic data (synth_commands)" in md
     for fe in ("complex", "log_mel"):
         png = out / "figures" / f"robustness_{fe}.png"
@@ -109,3 +116,23 @@ def test_no_section_without_robustness_metrics(tmp_path: Path) -> None:
     run.finish("COMPLETE")
     tracker.close()
     assert rr.blocks(rp.load("plain", uri)) == []
+
+
+def test_a_withheld_condition_is_not_shown_and_not_a_loss() -> None:
+    from harness.report.stats import paired_stats
+    from harness.report.verdicts import Adjusted, Verdict
+
+    s, adj = paired_stats([0.01] * 2, 0.005), Adjusted(None, None, 0)
+
+    def cv(metric: str, verdict: Verdict) -> rr.ConditionVerdict:
+        return rr.ConditionVerdict("complex", "mel", metric, s, adj, verdict)
+
+    line, = rr.answer([cv("test_acc", Verdict("worse")),
+                       cv("robust_snr_0db_acc", Verdict("no verdict", ("underpowered",))),
+                       cv("robust_snr_5db_acc", Verdict("worse"))])
+    assert line == ("`complex` vs `mel`: worse on clean test data (the finding); shown under 1 "
+                    "condition(s) (SNR 5 dB), not shown under the rest (no verdict: "
+                    "underpowered under SNR 0 dB).")
+    line, = rr.answer([cv("test_acc", Verdict("no verdict", ("inconclusive",)))])
+    assert line.endswith("no clean result to carry over (clean, the finding: no verdict: "
+                         "inconclusive).")

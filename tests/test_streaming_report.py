@@ -70,6 +70,7 @@ def test_verdict_on_detection_rate_follows_accuracy_rules(study: rp.Study) -> No
     [judged] = rs.stream_judge(study)
     c, holm_p, verdict = judged.comparison, judged.holm_p, judged.verdict
     assert (c.a, c.b, c.stats.n) == ("complex", "power", 5)
+    assert c.stats.margin == study.detection_margin == 0.02  # its own margin, not accuracy's
     d = np.subtract(FRR["power"], FRR["complex"])  # (1 - FRR_a) - (1 - FRR_b)
     assert c.stats.mean == pytest.approx(d.mean())
     assert holm_p == pytest.approx(c.stats.p_value)  # a family of one

@@ -139,10 +139,18 @@ def print_speakers(per_speaker: dict[str, dict[str, int]], roles: dict[str, str]
 
 def synth(args: argparse.Namespace) -> int:
     """Write the offline spoken-keyword set to OUT_DIR; one summary line."""
-    from harness.data.synth import generate  # espeak-ng: loaded only here
+    from harness.cli import parse_options
 
     start = time.perf_counter()
-    out = generate(Path(args.out_dir), speakers=args.speakers, seed=args.seed)
+    if args.recipe == 2:  # espeak-ng: loaded only here
+        from harness.data.synth_v2 import config_from, generate
+        out = generate(Path(args.out_dir), speakers=args.speakers, seed=args.seed,
+                       config=config_from(parse_options(args.set)))
+    elif args.set:
+        raise HarnessError("--set takes recipe-2 knobs: add --recipe 2")
+    else:
+        from harness.data.synth import generate
+        out = generate(Path(args.out_dir), speakers=args.speakers, seed=args.seed)
     clips = list_clips(out)
     parts = official_split(out, clips)
     speakers = len({speaker_of(c) for c in clips})

@@ -27,6 +27,7 @@ from harness.commands.stream import find_run
 from harness.console import console
 from harness.data.spec import DataSpec
 from harness.errors import HarnessError
+from harness.tracking.names import ROLE
 
 
 def eval_spec(args: argparse.Namespace, trial: dict[str, str]) -> DataSpec:
@@ -59,7 +60,7 @@ def evaluate(args: argparse.Namespace) -> int:
     from harness.training.device import resolve_device
 
     client, run = find_run(args.tracking_uri, args.run_id)
-    role = run.data.tags.get("harness.role", "trial")
+    role = run.data.tags.get(ROLE, "trial")
     if role != "trial":
         raise HarnessError(f"run {args.run_id} is the {role} run, not a trial's: give a trial's "
                            "run id (its model is what is tested)")

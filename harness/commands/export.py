@@ -17,8 +17,9 @@ import json
 import os
 from pathlib import Path
 
-from harness.commands.stream import find_run, run_data
+from harness.commands.stream import find_run
 from harness.console import console
+from harness.data.spec import DataSpec
 
 
 def export(args: argparse.Namespace) -> int:
@@ -37,7 +38,7 @@ def export(args: argparse.Namespace) -> int:
     pipeline = load_pipeline(client, args.run_id)
     params = run.data.params
     names = (params.get("frontend", "front-end"), params.get("model", "model"))
-    data = run_data(params)
+    data = DataSpec.from_params(params).load()  # the trial's own test split
     console.print(f"export: run {args.run_id} ({names[0]} -> {names[1]}), "
                   f"{len(data.test.labels)} test clips", highlight=False, soft_wrap=True)
     result = measure(pipeline, data.test, data.train, out, int8=args.int8, names=names)

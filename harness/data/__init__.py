@@ -63,13 +63,17 @@ DATASETS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "speech_commands_v0.02": WORDS_V002,
     "synth_commands": WORDS_V001,
     "synth_commands_small": WORDS_V001,
+    "synth_commands_v2": WORDS_V001,
+    "synth_commands_v2_small": WORDS_V001,
     fsdd.NAME: fsdd.WORDS,
 })
 # The offline synthetic sets: name -> harness.data.synth.SynthConfig fields over its defaults.
 # `synth_commands_small` (200 speakers, 6,000 clips) is the quick study's: an epoch is half
 # as long, so a small CNN trains to early stopping within the quick study's minutes.
+# `recipe` 2 is harness.data.synth_v2 (rooms, channels, a second engine: docs/synthetic.md).
 SYNTH_SETS: Mapping[str, Mapping[str, int]] = MappingProxyType({
-    "synth_commands": {}, "synth_commands_small": {"speakers": 200}})
+    "synth_commands": {}, "synth_commands_small": {"speakers": 200},
+    "synth_commands_v2": {"recipe": 2}, "synth_commands_v2_small": {"recipe": 2, "speakers": 200}})
 # name -> {"dev": speakers, "test": speakers}: tune on dev, never on test
 SPEAKER_ROLES: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType({
     fsdd.NAME: fsdd.ROLES})
@@ -221,14 +225,17 @@ def _take(part: Part, noise: np.ndarray, seed: int, split: str) -> Clips:
     return Clips(audio=np.concatenate([audio, silence]), labels=labels)
 
 
-def _synth_folder(folder: Path, speakers: int | None = None) -> Path:
+def _synth_folder(folder: Path, speakers: int | None = None, recipe: int = 1) -> Path:
     """`folder` holding the offline spoken-keyword set, generated on first use.
 
     The generator writes `.complete` last (and renames a temp folder into
     place), so a folder without it is unfinished and generated again.
     """
     if not (folder / ".complete").is_file():
-        from harness.data.synth import generate  # espeak-ng: loaded only when generating
+        if recipe == 2:  # espeak-ng: loaded only when generating
+            from harness.data.synth_v2 import generate
+        else:
+            from harness.data.synth import generate
 
         console.print(f"generating {folder.name} into {folder} (first use)",
                       markup=False, soft_wrap=True)

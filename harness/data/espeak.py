@@ -163,10 +163,10 @@ class Espeak:
                 raise RuntimeError(f"espeak_Synth failed with code {err} for {text!r}")
             chunks, self._chunks = self._chunks, []
         wave = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
-        return _trim(wave) if trim else wave
+        return trim_silence(wave) if trim else wave
 
 
-def _trim(wave: np.ndarray) -> np.ndarray:
+def trim_silence(wave: np.ndarray) -> np.ndarray:
     """Cut the leading and trailing silence espeak pads with (below 1 % of the peak)."""
     if wave.size == 0:
         return wave

@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -213,7 +214,8 @@ def _is_complete(out_dir: Path, cfg: SynthConfig) -> bool:
 
 
 def generate(out_dir: Path, *, speakers: int | None = None, seed: int | None = None,
-             config: SynthConfig | None = None) -> Path:
+             config: SynthConfig | None = None,
+             write: Callable[[Path, SynthConfig, str], None] | None = None) -> Path:
     """Write the set to out_dir (see the module docstring) unless it is already there; return it.
 
     speakers / seed override the fields of `config` (default SynthConfig()). Atomic: the set is
@@ -248,7 +250,7 @@ def generate(out_dir: Path, *, speakers: int | None = None, seed: int | None = N
     torch.set_num_threads(1)
     try:
         with engine().lock:  # espeak is one per process: no other thread may speak meanwhile
-            _write(tmp, cfg, str(out_dir))
+            (write or _write)(tmp, cfg, str(out_dir))  # another recipe's writer (synth_v2)
         tmp.chmod(0o755)  # mkdtemp makes it private
         (tmp / OWNER).unlink()
         if out_dir.is_dir() and not any(out_dir.iterdir()):

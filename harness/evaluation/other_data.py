@@ -29,7 +29,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from harness.errors import HarnessError
-from harness.tracking import lineage
+from harness.tracking import lineage, names
 
 ROLE = "evaluation"  # tag harness.role; a trial's is "trial", the study's "study"
 EVALUATES = "harness.evaluates"
@@ -55,6 +55,8 @@ class Evaluation:
     per_word: dict[str, float]
     clips: int
     predictions: np.ndarray    # (N, 2) int64: true (new set's index), predicted (model's)
+    # fraction correct when the argmax is over the new set's words only (10 digits, not 30)
+    acc_restricted: float = float("nan")
 
 
 def label_map(model_words: Sequence[str], words: Sequence[str], run_id: str) -> np.ndarray:
@@ -99,7 +101,9 @@ def evaluate_on(pipeline: Any, clips: Any, words: Sequence[str], mapping: np.nda
                            "(a folder without testing_list.txt: pass --part all)")
     relabelled = Clips(clips.audio, mapping[clips.labels])
     cfg = TrainConfig(batch_size=batch_size, device=device)
-    result = evaluate(pipeline.model, pipeline.frontend, relabelled, cfg)
+    among = sorted(set(mapping.tolist()))  # the model's logits of the new set's words
+    result = evaluate(pipeline.model, pipeline.frontend, relabelled, cfg, among=among)
+    assert result.among_predictions is not None  # `among` given
     confusion = result.confusion[mapping]  # rows: the new set's words, in its order
     totals = confusion.sum(axis=1)
     hits = confusion[np.arange(len(words)), mapping]
@@ -108,12 +112,16 @@ def evaluate_on(pipeline: Any, clips: Any, words: Sequence[str], mapping: np.nda
     return Evaluation(loss=result.loss, acc=result.acc, confusion=confusion,
                       words=list(words), model_words=list(pipeline.labels), per_word=per_word,
                       clips=len(clips.labels),
-                      predictions=np.stack([clips.labels, result.predictions], axis=1))
+                      predictions=np.stack([clips.labels, result.predictions], axis=1),
+                      acc_restricted=float(np.mean(result.among_predictions
+                                                   == relabelled.labels)))
 
 
 def metrics_of(ev: Evaluation) -> dict[str, float]:
-    """`eval_acc`, `eval_loss`, `eval_clips`, and `eval_acc <word>` per word with clips."""
-    out = {"eval_acc": ev.acc, "eval_loss": ev.loss, "eval_clips": float(ev.clips)}
+    """`eval_acc` (argmax over all the model's words), `eval_acc_restricted` (over the new
+    set's words only), `eval_loss`, `eval_clips`, and `eval_acc <word>` per word with clips."""
+    out = {"eval_acc": ev.acc, "eval_acc_restricted": ev.acc_restricted, "eval_loss": ev.loss,
+           "eval_clips": float(ev.clips)}
     out |= {f"eval_acc {w}": v for w, v in ev.per_word.items() if not np.isnan(v)}
     return out
 
@@ -130,7 +138,7 @@ def log_evaluation(client: MlflowClient, trial: Any, ev: Evaluation,
     """
     from harness.tracking.runs import environment_tags
 
-    tags = {"harness.role": ROLE, EVALUATES: trial.info.run_id, "test_set": data.test_set,
+    tags = {names.ROLE: ROLE, EVALUATES: trial.info.run_id, "test_set": data.test_set,
             "trial_run_name": trial.info.run_name or "", **environment_tags(),
             **lineage.git_tags()}
     parent = trial.data.tags.get("mlflow.parentRunId")

@@ -22,6 +22,7 @@ from harness.report import (
     evaluations,
     examples,
     finding,
+    other_sets,
     robustness,
     streaming,
 )
@@ -44,9 +45,10 @@ def sections(study: Study, out: Path, default_out: Path, warning: str | None = N
         blocks.append(Paragraph(f"**Warning:** {warning}. This report reads MLflow alone."))
     blocks += finding.blocks(study, table, judged) + comparison.blocks(table)
     blocks += charts.blocks(study, table) + examples.blocks(study)
-    blocks += robustness.blocks(study)  # [] unless trials ran with robustness = true
+    blocks += robustness.blocks(study, judged)  # [] unless trials ran with robustness = true
     blocks += streaming.blocks(study, table)  # [] unless trials ran with [stream]
     blocks += evaluations.blocks(study)  # [] unless `harness evaluate` logged runs
+    blocks += other_sets.blocks(study)  # [] unless trials ran with [evaluate] datasets
     return blocks, judged, table
 
 

@@ -17,7 +17,8 @@ from harness.report.blocks import Block, Heading, Paragraph, Table
 from harness.report.runs import Study, num
 
 COLUMNS = ["config", "seed", "trial_run_id", "run_id", "dataset", "root", "split", "part",
-           "task", "clips", "trial_test_acc", "eval_acc", "eval_loss", "difference"]
+           "task", "clips", "trial_test_acc", "eval_acc", "eval_loss", "difference",
+           "eval_acc_restricted"]
 
 
 def table(study: Study) -> pd.DataFrame:
@@ -43,7 +44,8 @@ def table(study: Study) -> pd.DataFrame:
             "split": p.get("data.split", ""), "part": p.get("eval.part", ""),
             "task": p.get("data.task", ""), "clips": m.get("eval_clips"),
             "trial_test_acc": own, "eval_acc": m.get("eval_acc"),
-            "eval_loss": m.get("eval_loss"), "difference": m.get("eval_acc", float("nan")) - own})
+            "eval_loss": m.get("eval_loss"), "difference": m.get("eval_acc", float("nan")) - own,
+            "eval_acc_restricted": m.get("eval_acc_restricted")})
     table = pd.DataFrame(rows, columns=COLUMNS)
     return table.sort_values(["config", "seed", "dataset", "root", "part", "run_id"],
                              kind="stable").reset_index(drop=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.frontends import FRONTENDS
-from harness.report import mcnemar
+from harness.report import mcnemar, methods
 from harness.report.blocks import Attachment, Block, Bullets, Heading, Paragraph, Table
 from harness.report.judging import (
     ACCURACY,
@@ -29,21 +29,24 @@ from harness.report.judging import (
     judge,
 )
 from harness.report.runs import COMPLETE, Study, ci_text, data_name, distinct, num, synthetic
-from harness.report.verdicts import MIN_PAIRS
+from harness.report.stats import ALPHA
+from harness.report.verdicts import MIN_PAIRS, family_mdd, to_settle
 
 # The reference study: same CNN, random 60/20/20 split of Speech Commands v0.01, one run each.
 # complex: the post and the book; power and mel: the book chapter only (docs/replication.md).
 STUDY = {"power": 0.8898, "mel": 0.8555, "complex": 0.9324}
-COLUMNS = ["a", "b", "pairs", "matched_on", "mean_diff", "ci_low", "ci_high", "p_value",
-           "p_holm", "tost_p", "margin", "mdd", "p_improve", "p_improve_low", "p_improve_high",
-           "mcnemar_tested", "mcnemar_significant", "mcnemar", "trials", "unconverged",
-           "unrecorded", "verdict", "reasons", "verdict_text", "study_diff"]
+COLUMNS = ["a", "b", "pairs", "matched_on", "test", "test_train_ratio", "mean_diff", "ci_low",
+           "ci_high", "p_value", "p_t", "p_signflip", "p_holm", "tost_p", "tost_holm",
+           "family_size", "family_level", "margin", "mdd", "replicates_difference",
+           "replicates_equivalence", "wins", "losses", "ties", "p_improve", "p_improve_low",
+           "p_improve_high", "mcnemar_tested", "mcnemar_significant", "mcnemar", "trials",
+           "unconverged", "unrecorded", "verdict", "reasons", "verdict_text", "study_diff"]
 
 
 def judged(study: Study) -> list[Judged]:
     """Every comparison on test accuracy (one Holm family), each with its McNemar table."""
     cache: dict[str, pd.DataFrame | None] = {}  # a trial's predictions, read once
-    return [Judged(j.comparison, j.holm_p, j.verdict,
+    return [Judged(j.comparison, j.adjusted, j.verdict,
                    mcnemar.pairs(study, j.comparison, cache)) for j in judge(study, ACCURACY)]
 
 
@@ -51,13 +54,19 @@ def table(study: Study, judged_: list[Judged] | None = None) -> pd.DataFrame:
     """One row per comparison with every number (finding.csv); accuracies as fractions."""
     rows = []
     for j in judged(study) if judged_ is None else judged_:
-        c, s = j.comparison, j.comparison.stats
+        c, s, adj = j.comparison, j.comparison.stats, j.adjusted
         tested, significant, words = mcnemar.summary(j.mcnemar, c.a)
         conv = converged(c.trials)
+        need = to_settle(s, adj)
         rows.append({
-            "a": c.a, "b": c.b, "pairs": s.n, "matched_on": c.matched_on, "mean_diff": s.mean,
-            "ci_low": s.low, "ci_high": s.high, "p_value": s.p_value, "p_holm": j.holm_p,
-            "tost_p": s.tost_p, "margin": s.margin, "mdd": s.mdd, "p_improve": s.p_improve,
+            "a": c.a, "b": c.b, "pairs": s.n, "matched_on": c.matched_on, "test": s.test,
+            "test_train_ratio": s.ratio, "mean_diff": s.mean, "ci_low": s.low,
+            "ci_high": s.high, "p_value": s.p_value, "p_t": s.p_t, "p_signflip": s.p_signflip,
+            "p_holm": adj.holm_p, "tost_p": s.tost_p, "tost_holm": adj.tost_holm_p,
+            "family_size": adj.m, "family_level": adj.level, "margin": s.margin,
+            "mdd": family_mdd(s, adj), "replicates_difference": need[0],
+            "replicates_equivalence": need[1], "wins": s.wins, "losses": s.losses,
+            "ties": s.ties, "p_improve": s.p_improve,
             "p_improve_low": s.p_improve_low, "p_improve_high": s.p_improve_high,
             "mcnemar_tested": tested, "mcnemar_significant": significant, "mcnemar": words,
             "trials": len(c.trials), "unconverged": int((conv == 0).sum()),
@@ -91,38 +100,46 @@ def blocks(study: Study, comparison: pd.DataFrame, judged_: list[Judged]) -> lis
     shown = pd.DataFrame({
         "comparison": [f"`{a}` − `{b}`" for a, b in zip(fnd["a"], fnd["b"], strict=True)],
         "pairs": fnd["pairs"], "matched on": fnd["matched_on"].replace("", "—"),
+        "test": fnd["test"],
         "mean difference": fnd["mean_diff"].map(lambda x: num(x, "+.4f")),
         "95% CI": [ci_text(lo, hi, "+.4f") for lo, hi in zip(fnd["ci_low"], fnd["ci_high"],
                                                              strict=True)],
-        "p (paired t)": fnd["p_value"].map(lambda x: num(x, ".3g")),
+        "p": fnd["p_value"].map(lambda x: num(x, ".3g")),
+        "sign-flip p": fnd["p_signflip"].map(lambda x: num(x, ".3g")),
         "Holm p": fnd["p_holm"].map(lambda x: num(x, ".3g")),
-        "TOST p": fnd["tost_p"].map(lambda x: num(x, ".3g")),
+        "TOST Holm p": fnd["tost_holm"].map(lambda x: num(x, ".3g")),
         "MDD": fnd["mdd"].map(num),
         "P(a>b) [95% CI]": [num(p, ".2f") + (f" {ci_text(lo, hi, '.2f')}" if pd.notna(lo) else "")
-                            for p, lo, hi in zip(fnd["p_improve"], fnd["p_improve_low"],
-                                                 fnd["p_improve_high"], strict=True)],
+                            + f", {t} tied"
+                            for p, lo, hi, t in zip(fnd["p_improve"], fnd["p_improve_low"],
+                                                    fnd["p_improve_high"], fnd["ties"],
+                                                    strict=True)],
         "McNemar": fnd["mcnemar"],
         "verdict": [f"**{j.verdict.head}**" for j in judged_],
         "study (one run)": fnd["study_diff"].map(lambda x: num(x, "+.4f"))})
     recipes = distinct(study.runs, "recipe")
-    n_tested = int(fnd["p_holm"].notna().sum())
+    m = int(fnd["family_size"].max())
+    level = ALPHA / max(m, 1)
     out += [Paragraph("Paired difference in test accuracy, complex side (a) minus magnitude "
                       "side (b), over replicates (seeds) that share the keys in the “matched "
                       "on” column; trials ran the recipe "
-                      f"{', '.join(recipes) or '(not recorded)'}. Paired t-test with its 95% "
-                      f"interval; Holm-adjusted p over the {n_tested} comparison(s) with a "
-                      f"p-value; TOST equivalence p at the margin ±{study.margin:g}; MDD, the "
-                      "smallest true difference the design detects with power 0.8 at alpha "
-                      "0.05; P(a>b), the share of pairs a wins (ties half) with a seeded "
-                      "bootstrap interval; McNemar's test per pair on clip-level predictions "
-                      "where both trials share a test set (mcnemar.csv, unadjusted, not used "
-                      "in the verdict)."),
-            Paragraph("Verdict: **better** / **worse** when the Holm p < 0.05 (the interval "
-                      "then excludes 0); **equivalent** when the TOST p < 0.05 and the MDD is "
-                      "within the margin; otherwise **no verdict** with its reason: fewer than "
-                      f"{MIN_PAIRS} pairs, a trial unconverged (stopped at the epoch cap with "
-                      "its valid loss still falling) or without a convergence record, an MDD "
-                      "above the margin, or inconclusive evidence."),
+                      f"{', '.join(recipes) or '(not recorded)'}. "
+                      + methods.tests(judged_) + " Holm p: the deciding p adjusted over the "
+                      f"{m} comparison(s) with a p-value; TOST Holm p: the equivalence test at "
+                      f"the margin ±{study.margin:g}, adjusted over the same family; MDD: the "
+                      "smallest true difference the design detects with power 0.8 at "
+                      f"{ALPHA:g}/{m} = {level:.3g}; P(a>b): wins out of the untied pairs with "
+                      "its exact (Clopper-Pearson) interval, ties beside it; McNemar's test per "
+                      "pair on clip-level predictions where both trials share a test set "
+                      "(mcnemar.csv, unadjusted, not used in the verdict)."),
+            Paragraph("Verdict (docs/statistics.md): **better** / **worse** when the Holm p "
+                      f"< {ALPHA:g} and the 95% interval excludes 0; **equivalent** when the "
+                      f"TOST Holm p < {ALPHA:g}; otherwise **no verdict**: underpowered when "
+                      "the MDD exceeds the margin, else inconclusive, each with about how many "
+                      "replicates would settle it. Withheld before any test: fewer "
+                      f"than {MIN_PAIRS} pairs, a trial unconverged (stopped at the epoch cap "
+                      "with its valid loss still falling) or without a convergence record."),
+            Paragraph(methods.budget([j.adjusted for j in judged_], "the finding")),
             Table(shown, "finding.csv", fnd),
             Paragraph("Verdicts:"), Bullets([j.line for j in judged_])]
     return out + reference_blocks(study, comparison)

@@ -6,7 +6,9 @@ is one comparison. `compare` pairs a's and b's trials over replicates on one met
 column of `study.runs`: `test_acc`, a robustness condition's accuracy, a streaming rate);
 `judge_all` gives a family of comparisons their Holm-adjusted p-values and verdicts
 (harness.report.stats, harness.report.verdicts); `judge(study, metric)` is both for one
-metric. The finding, robustness and streaming sections all judge through here.
+metric. The finding, robustness and streaming sections all judge through here, each
+section one family. Whether replicates share clips (a random split redrawn per replicate,
+speaker folds) decides the test: harness.report.design.
 
     from harness.report.judging import judge
     [j.line for j in judge(study, "test_acc")]   # ["complex vs power: better (...)", ...]
@@ -22,14 +24,16 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.frontends import FRONTENDS
+from harness.report.design import Design, design_for, design_of
 from harness.report.runs import COMPLETE, Study, synthetic
-from harness.report.stats import PairedStats, holm, paired_stats
-from harness.report.verdicts import MIN_PAIRS, Verdict, decide, withheld
+from harness.report.stats import PairedStats, paired_stats
+from harness.report.verdicts import MIN_PAIRS, Adjusted, Verdict, adjust, decide, withheld
 
 ACCURACY = "test_acc"
 COMPLEX, MAGNITUDE = "complex", "magnitude"  # the registry families the finding compares
 NO_PAIRS = ("no matching seeds: no seed (with the same other parameters) has a complete "
             "trial on both sides")
+PLAIN = design_for("official")
 PAIR_COLUMNS = ["pair", "acc_a", "acc_b", "runs_a", "runs_b"]
 MCNEMAR_COLUMNS = ["a", "b", "pair", "run_a", "run_b", "clips", "a_only", "b_only", "exact",
                    "statistic", "p_value", "note"]
@@ -48,18 +52,23 @@ class Comparison:
     stats: PairedStats     # of acc_a - acc_b over the pairs
     reason: str = ""       # why there are no pairs at all, else ""
     metric: str = ACCURACY
+    design: Design = PLAIN               # the plain or the corrected test (design.py)
 
 
 @dataclass(frozen=True)
 class Judged:
-    """A comparison with its Holm-adjusted p, its verdict and (accuracy on one test set
+    """A comparison with its family's adjustment, its verdict and (accuracy on one test set
     only) its per-pair McNemar tests."""
 
     comparison: Comparison
-    holm_p: float | None
+    adjusted: Adjusted
     verdict: Verdict
     mcnemar: pd.DataFrame = field(  # MCNEMAR_COLUMNS, one row per pair
         default_factory=lambda: pd.DataFrame(columns=MCNEMAR_COLUMNS))
+
+    @property
+    def holm_p(self) -> float | None:
+        return self.adjusted.holm_p
 
     @property
     def line(self) -> str:
@@ -93,8 +102,10 @@ def family_pairs(study: Study) -> list[tuple[str, str]]:
             for b in present if fam[b] == MAGNITUDE]
 
 
-def compare(study: Study, a: str, b: str, metric: str = ACCURACY) -> Comparison:
-    """Paired `metric` difference a - b over replicates, at the study's margin.
+def compare(study: Study, a: str, b: str, metric: str = ACCURACY,
+            margin: float | None = None) -> Comparison:
+    """Paired `metric` difference a - b over replicates, at `margin` (default the study's
+    accuracy margin), by the test the trials' design calls for (design.py).
 
     Pairs match on the seed and every other configuration key; front-end options
     (`frontend.*`) only where both sides have them. Repeated trials of one key are
@@ -102,6 +113,7 @@ def compare(study: Study, a: str, b: str, metric: str = ACCURACY) -> Comparison:
     pairs, each side's best configuration is compared over seeds instead, chosen on
     validation accuracy so that the test set plays no part in the choice.
     """
+    margin = study.margin if margin is None else margin
     sides = []
     for fe in (a, b):
         runs = study.runs[study.runs["frontend"] == fe]
@@ -111,7 +123,7 @@ def compare(study: Study, a: str, b: str, metric: str = ACCURACY) -> Comparison:
             why = (f"no `{fe}` runs in this experiment" if runs.empty else
                    f"no complete `{fe}` runs ({len(runs)} pruned or failed)")
             return Comparison(a, b, "", pd.DataFrame(columns=PAIR_COLUMNS), runs.iloc[:0],
-                              paired_stats([], study.margin), why, metric)
+                              paired_stats([], margin), why, metric)
         sides.append(done)
     keys = ["seed"] + [k for k in study.group_keys[1:] if not k.startswith("frontend.")
                        or all((~s[k].isin(["", "None"])).all() for s in sides)]
@@ -126,8 +138,9 @@ def compare(study: Study, a: str, b: str, metric: str = ACCURACY) -> Comparison:
             matched = "seed; best configuration of each side by validation accuracy: " + \
                 " vs ".join(s["config"].iloc[0] for s in best)
     d = (pairs["acc_a"] - pairs["acc_b"]).to_numpy(dtype=float)
-    return Comparison(a, b, matched, pairs, used, paired_stats(d, study.margin),
-                      "" if len(pairs) else NO_PAIRS, metric)
+    design = design_of(used)
+    return Comparison(a, b, matched, pairs, used, paired_stats(d, margin, ratio=design.ratio),
+                      "" if len(pairs) else NO_PAIRS, metric, design)
 
 
 def _pair(sides: list[pd.DataFrame], keys: list[str], metric: str
@@ -149,26 +162,25 @@ def _pair(sides: list[pd.DataFrame], keys: list[str], metric: str
 
 
 def judge_all(study: Study, comparisons: list[Comparison]) -> list[Judged]:
-    """One family: Holm over the comparisons that have a p-value, then each one's verdict
-    (withheld ones keep their place in the family), in the given order."""
-    tested = [i for i, c in enumerate(comparisons) if c.stats.p_value is not None]
-    adjusted = dict(zip(tested, holm([comparisons[i].stats.p_value for i in tested]),
-                        strict=True))
+    """One family: Holm over the comparisons that have a p-value (harness.report.verdicts.
+    adjust), then each one's verdict (withheld ones keep their place), in the given order."""
     out = []
-    for i, c in enumerate(comparisons):
+    for c, adj in zip(comparisons, adjust([c.stats for c in comparisons]), strict=True):
         sides = study.runs[study.runs["frontend"].isin([c.a, c.b])]
         fake = synthetic(c.trials if len(c.trials) else sides)
         conv = converged(c.trials)
         v = withheld(c.reason, synthetic=fake) if c.reason else decide(
-            c.stats, adjusted.get(i), trials=len(c.trials), unconverged=int((conv == 0).sum()),
+            c.stats, adj, trials=len(c.trials), unconverged=int((conv == 0).sum()),
             unrecorded=int(conv.isna().sum()), synthetic=fake)
-        out.append(Judged(c, adjusted.get(i), v))
+        out.append(Judged(c, adj, v))
     return out
 
 
-def judge(study: Study, metric: str = ACCURACY) -> list[Judged]:
-    """Every family pair on `metric`, one Holm family, in family_pairs order."""
-    return judge_all(study, [compare(study, a, b, metric) for a, b in family_pairs(study)])
+def judge(study: Study, metric: str = ACCURACY, margin: float | None = None) -> list[Judged]:
+    """Every family pair on `metric` at `margin` (default the study's accuracy margin), one
+    family, in family_pairs order."""
+    return judge_all(study, [compare(study, a, b, metric, margin)
+                             for a, b in family_pairs(study)])
 
 
 def converged(trials: pd.DataFrame) -> pd.Series:

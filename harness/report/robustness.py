@@ -10,7 +10,10 @@ complex front-end's advantage survives them.
 The metrics are harness.evaluation.robustness's, logged by trials with `robustness = true`. Each
 condition is judged exactly as the clean finding is (harness.report.judging: pairs over
 seeds, harness.report.verdicts's rules), on that condition's accuracy instead of `test_acc`.
-The Holm family is every (pair, condition) comparison with a p-value, the clean one included.
+The clean verdict is the finding's own (its family, no second adjustment); the conditions
+form a family of their own: every (pair, condition) comparison with a p-value. Whether a
+clean result holds under a condition is said as "shown under k conditions, not shown under
+the rest", never as a count of wins, so a withheld verdict is not read as a loss.
 """
 
 from __future__ import annotations
@@ -20,12 +23,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from harness.report import figures
+from harness.report import figures, methods
 from harness.report.blocks import Block, Bullets, Figure, Heading, Paragraph, Table
-from harness.report.judging import compare, family_pairs, judge_all
+from harness.report.judging import ACCURACY, Judged, compare, family_pairs, judge, judge_all
 from harness.report.runs import COMPLETE, Study, ci_text, num, synthetic
 from harness.report.stats import PairedStats, mean_interval
-from harness.report.verdicts import Verdict
+from harness.report.verdicts import Adjusted, Verdict
 
 CLEAN = "test_acc"
 _SHIFT = re.compile(r"robust_shift_(-?\d+)ms_acc$")
@@ -76,48 +79,59 @@ class ConditionVerdict:
     b: str
     metric: str
     stats: PairedStats
-    holm_p: float | None
+    adjusted: Adjusted
     verdict: Verdict
 
     @property
     def label(self) -> str:
         return describe(self.metric)[2]
 
+    @property
+    def holm_p(self) -> float | None:
+        return self.adjusted.holm_p
 
-def judge_conditions(study: Study) -> list[ConditionVerdict]:
-    """Every (complex, magnitude) pair under every condition, judged by harness.report.verdicts."""
-    family = [compare(study, a, b, metric) for metric in conditions(study)
+
+def judge_conditions(study: Study, clean: list[Judged] | None = None
+                     ) -> list[ConditionVerdict]:
+    """Every (complex, magnitude) pair: the finding's clean verdict (`clean`, else judged
+    here the finding's way), then every condition, the conditions one family."""
+    clean = judge(study, ACCURACY) if clean is None else clean
+    family = [compare(study, a, b, metric) for metric in conditions(study)[1:]
               for a, b in family_pairs(study)]
     return [ConditionVerdict(j.comparison.a, j.comparison.b, j.comparison.metric,
-                             j.comparison.stats, j.holm_p, j.verdict)
-            for j in judge_all(study, family)]
+                             j.comparison.stats, j.adjusted, j.verdict)
+            for j in [*clean, *judge_all(study, family)]]
 
 
 def answer(judged: list[ConditionVerdict]) -> list[str]:
-    """Per pair, in words: does the clean advantage of a over b survive each condition?"""
+    """Per pair, in words: is the clean result of a vs b shown under each condition?"""
     lines = []
     for a, b in dict.fromkeys((j.a, j.b) for j in judged):
         mine = [j for j in judged if (j.a, j.b) == (a, b)]
         clean = next(j for j in mine if j.metric == CLEAN)
         rest = [j for j in mine if j.metric != CLEAN]
-        by: dict[str, list[str]] = {}
+        word = clean.verdict.word
+        if word == "no verdict":
+            lines.append(f"`{a}` vs `{b}`: no clean result to carry over (clean, the finding: "
+                         f"{clean.verdict.head}).")
+            continue
+        shown = [j.label for j in rest if j.verdict.word == word]
+        others: dict[str, list[str]] = {}
         for j in rest:
-            by.setdefault(j.verdict.word, []).append(j.label)
-        parts = "; ".join(f"{word} under {', '.join(labels)}" for word, labels in by.items())
-        if clean.verdict.word != "better":
-            head = (f"`{a}` vs `{b}`: no clean advantage to carry over (clean: "
-                    f"{clean.verdict.head}).")
-        elif all(j.verdict.word == "better" for j in rest):
-            head = f"`{a}` vs `{b}`: yes, the clean advantage survives every condition."
-        else:
-            kept = by.get("better", [])
-            head = (f"`{a}` vs `{b}`: the clean advantage survives "
-                    f"{len(kept)} of {len(rest)} conditions.")
-        lines.append(head + (f" Per condition: {parts}." if parts else ""))
+            if j.verdict.word != word:
+                others.setdefault(j.verdict.head, []).append(j.label)
+        line = f"`{a}` vs `{b}`: {word} on clean test data (the finding); "
+        line += (f"shown under {len(shown)} condition(s) ({', '.join(shown)})" if shown
+                 else "shown under no condition")
+        if others:
+            line += ", not shown under the rest (" + "; ".join(
+                f"{head} under {', '.join(labels)}" for head, labels in others.items()) + ")"
+        lines.append(line + ".")
     return lines
 
-def blocks(study: Study) -> list[Block]:
-    """The report's robustness section; [] when no trial logged robustness metrics."""
+def blocks(study: Study, clean: list[Judged] | None = None) -> list[Block]:
+    """The report's robustness section; [] when no trial logged robustness metrics.
+    `clean`: the finding's verdicts (judged here the finding's way when not given)."""
     if len(conditions(study)) == 1:
         return []
     numbers = table(study)
@@ -138,15 +152,17 @@ def blocks(study: Study) -> list[Block]:
         out += [Paragraph(f"**`{fe}`**"), Table(shown, f"robustness_{name}.csv", g),
                 Figure(f"robustness_{name}", figures.robustness(g, fe),
                        f"{fe}: accuracy vs shift and SNR")]
-    judged = judge_conditions(study)
-    out.append(Heading("Does the complex front-end's advantage survive shift and noise?"))
+    judged = judge_conditions(study, clean)
+    out.append(Heading("Is the finding shown under shift and noise?"))
     if not judged:
         return [*out, Paragraph("No pair of a complex-family and a magnitude-family front-end "
                                 "here: nothing to compare.")]
     rows = pd.DataFrame([{"a": j.a, "b": j.b, "condition": j.label, "metric": j.metric,
                           "pairs": j.stats.n, "mean_diff": j.stats.mean, "ci_low": j.stats.low,
                           "ci_high": j.stats.high, "p_value": j.stats.p_value,
-                          "p_holm": j.holm_p, "verdict": j.verdict.word,
+                          "p_holm": j.holm_p, "tost_holm": j.adjusted.tost_holm_p,
+                          "family": "finding" if j.metric == CLEAN else "robustness",
+                          "verdict": j.verdict.word,
                           "verdict_text": j.verdict.text} for j in judged])
     shown = pd.DataFrame({
         "comparison": [f"`{a}` − `{b}`" for a, b in zip(rows["a"], rows["b"], strict=True)],
@@ -155,13 +171,17 @@ def blocks(study: Study) -> list[Block]:
         "95% CI": [ci_text(lo, hi, "+.4f") for lo, hi in zip(rows["ci_low"], rows["ci_high"],
                                                              strict=True)],
         "Holm p": rows["p_holm"].map(lambda x: num(x, ".3g")),
+        "TOST Holm p": rows["tost_holm"].map(lambda x: num(x, ".3g")),
         "verdict": [f"**{j.verdict.head}**" for j in judged]})
     return [*out,
             Paragraph("Each condition's paired difference (complex side minus magnitude side, "
                       "over seeds) gets a verdict by the same rules as the clean finding "
-                      "(harness.report.verdicts), Holm-adjusted over every pair and condition, "
-                      "the clean one included. The advantage survives a condition when its "
-                      "verdict there is **better**."),
+                      "(harness.report.verdicts); the clean row is the finding's own verdict, "
+                      "not adjusted again. A clean result is **shown** under a condition when "
+                      "the condition's verdict is the same word; a withheld verdict there is "
+                      "not shown, not a reversal. " + methods.budget(
+                          [j.adjusted for j in judged if j.metric != CLEAN],
+                          "robustness: every pair under every condition")),
             Bullets(answer(judged) + ([f"Synthetic data ({', '.join(fake)}): these verdicts "
                                        "say nothing yet about recorded speech."]
                                       if (fake := synthetic(study.runs)) else [])),

@@ -33,6 +33,7 @@ from harness.data import SYNTHETIC
 from harness.errors import HarnessError
 from harness.tracking.names import KEY, tag_column
 from harness.tracking.runs import (  # resolve_tracking_uri: harness.report exports it
+    DEFAULT_DETECTION_MARGIN,
     DEFAULT_MARGIN,
     DEFAULT_TRACKING_URI,
     resolve_tracking_uri,  # noqa: F401
@@ -58,6 +59,7 @@ class Study:
     runs: pd.DataFrame            # run_id, state, config, <param keys>, <METRICS>, tags, dates
     group_keys: list[str]         # frontend, model, other searched or varying params, never seed
     margin: float = DEFAULT_MARGIN  # equivalence margin, accuracy (parent tag harness.margin)
+    detection_margin: float = DEFAULT_DETECTION_MARGIN  # the streaming detection rate's
 
 
 @contextmanager
@@ -102,6 +104,8 @@ def load(name: str, tracking_uri: str) -> Study:
             if "tags.harness.searched" in df else []:
         searched.update(json.loads(raw))
     margin = study_margin(df[role == "study"], name)
+    detection = study_margin(df[role == "study"], name, "detection_margin",
+                             DEFAULT_DETECTION_MARGIN)
     runs = latest_attempts(df[role == "trial"])
     logged = [c.removeprefix("params.") for c in runs.columns if c.startswith("params.")]
     # A per-epoch metric may share its name with a param (`lr`, `beta1`: the recipe's value
@@ -130,7 +134,7 @@ def load(name: str, tracking_uri: str) -> Study:
         [runs[k] if k == "model" else k + "=" + runs[k] for k in varying], sep=" · ")
     order = runs["seed"].map(lambda s: (len(s), s))  # numeric-looking seeds in number order
     runs = runs.assign(_o=order).sort_values(["config", "_o", "run_id"]).drop(columns="_o")
-    return Study(name, tracking_uri, runs.reset_index(drop=True), group_keys, margin)
+    return Study(name, tracking_uri, runs.reset_index(drop=True), group_keys, margin, detection)
 
 
 def latest_attempts(runs: pd.DataFrame) -> pd.DataFrame:
@@ -145,20 +149,22 @@ def latest_attempts(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([runs[keys == ""], keep.drop(columns="_done")]).copy()
 
 
-def study_margin(parents: pd.DataFrame, name: str) -> float:
-    """The parent run's `harness.margin` tag (accuracy units), else DEFAULT_MARGIN."""
-    col = "tags.harness.margin"
+def study_margin(parents: pd.DataFrame, name: str, key: str = "margin",
+                 default: float = DEFAULT_MARGIN) -> float:
+    """The parent run's `harness.<key>` tag (`margin`: accuracy; `detection_margin`: the
+    streaming detection rate), else `default`."""
+    col = f"tags.harness.{key}"
     values = parents[col].dropna() if col in parents else []
     if not len(values):
-        return DEFAULT_MARGIN
+        return default
     try:
         margin = float(values.iloc[0])
     except ValueError:
         margin = math.nan
     if not margin > 0:
-        raise HarnessError(f"experiment {name!r}: tag harness.margin on the study run is "
-                           f"{values.iloc[0]!r}; it must be a positive accuracy difference "
-                           "such as 0.005")
+        raise HarnessError(f"experiment {name!r}: tag harness.{key} on the study run is "
+                           f"{values.iloc[0]!r}; it must be a positive difference such as "
+                           "0.005")
     return margin
 
 

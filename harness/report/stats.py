@@ -1,30 +1,29 @@
-"""Small-sample statistics for the report's paired comparisons, on plain numbers (statsmodels).
+"""Small-sample statistics for the report's paired comparisons, on plain numbers.
 
 Accuracies and differences of accuracies are fractions (0.005 = 0.5 percentage
 points); p-values are two-sided unless said otherwise. A comparison pairs the
 replicates (seeds) of two configurations and works on the n paired differences
-d = a - b:
+d = a - b (docs/statistics.md states every rule with its source):
 
-- mean, Student-t 95% interval and paired t-test p (statsmodels `DescrStatsW`);
-- TOST equivalence p for |mean d| < margin (`DescrStatsW.ttost_mean`, the same
-  test as `statsmodels.stats.weightstats.ttost_paired` on the two sides);
-- the minimum detectable difference (MDD): the true mean difference a paired
-  t-test at alpha 0.05 (two-sided) would detect with power 0.8 at this n, from
-  `TTestPower().solve_power` (an effect size in sd units) times the sd of d;
-- the probability of improvement P(a > b): the fraction of pairs with d > 0, ties
-  counting half, with a seeded percentile bootstrap interval over the pairs
-  (Bouthillier et al. 2021; Agarwal et al. 2021, rliable);
-- Holm's step-down adjustment over a family of p-values (`multipletests`);
+- the test that decides: the paired t-test, or where replicates share clips the
+  corrected resampled t (harness.report.design; standard error s * sqrt(1/n + r),
+  r = n_test / n_train, Nadeau & Bengio 2003), with its 95% interval;
+- beside it, the exact paired sign-flip p (harness.report.signflip), a check on the
+  normality the t-test assumes. When the differences have zero variance the t statistic
+  is undefined, not infinite: the sign-flip p (and its one-sided form for TOST) is then
+  the only evidence, and decides; it is never 0 (2 / 2^n at the least);
+- TOST equivalence p for |mean d| < margin (Schuirmann 1987): the larger of the two
+  one-sided t p-values, on the same standard error;
+- the probability of improvement P(a > b): wins out of the untied pairs with an exact
+  Clopper-Pearson interval (Clopper & Pearson 1934); ties are counted beside it;
+- Holm's step-down adjustment over a family of p-values (Holm 1979);
 - McNemar's test on clip-level predictions of two models on one test set
   (`statsmodels.stats.contingency_tables.mcnemar`, exact binomial when fewer than
   25 clips are discordant, else chi-square with continuity correction).
 
-Differences that are all equal (sd 0, e.g. 0.93 - 0.88 and 0.91 - 0.86 up to
-rounding) are the limit of the tests: t infinite, so p = 0 unless the mean is 0.
-
     from harness.report.stats import paired_stats, holm
     s = paired_stats([0.02, 0.01, 0.03, 0.02, 0.015], margin=0.005)
-    s.mean, s.low, s.high, s.p_value, s.tost_p, s.mdd, s.p_improve
+    s.mean, s.low, s.high, s.p_value, s.p_signflip, s.tost_p, s.p_improve
     holm([0.01, 0.04, 0.03])                    # [0.03, 0.06, 0.06]
 """
 
@@ -37,16 +36,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 from statsmodels.stats.contingency_tables import mcnemar
-from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.power import TTestPower
-from statsmodels.stats.weightstats import DescrStatsW
+from statsmodels.stats.proportion import proportion_confint
+
+from harness.report.signflip import MONTE_CARLO, sign_flip_p
 
 CONFIDENCE = 0.95
 ALPHA = 0.05          # two-sided level of every test here
-POWER = 0.8           # the power the MDD is computed for
 TIE_TOLERANCE = 1e-12  # accuracies are counts / N: differences this close are equal
-BOOTSTRAP_RESAMPLES = 10_000
-BOOTSTRAP_SEED = 0    # fixed, so the same runs always give the same interval
 MCNEMAR_EXACT_BELOW = 25  # discordant clips; below this McNemar uses the exact binomial test
 
 
@@ -66,20 +62,37 @@ class Interval:
 
 @dataclass(frozen=True)
 class PairedStats:
-    """The statistics of n paired differences d = a - b (accuracy units); None where n < 2."""
+    """The statistics of n paired differences d = a - b (metric units); None where n < 2."""
 
     n: int
-    margin: float                   # equivalence margin of the TOST, accuracy units
+    margin: float                   # equivalence margin of the TOST, metric units
     mean: float                     # mean of d; NaN when n = 0
     sd: float | None = None         # sample sd of d (ddof 1)
-    low: float | None = None        # 95% t-interval of the mean
+    ratio: float = 0.0              # n_test / n_train of the correction, 0 for the plain t
+    low: float | None = None        # 95% (corrected) t-interval of the mean
     high: float | None = None
-    p_value: float | None = None    # paired t-test, H0: mean d = 0
+    p_value: float | None = None    # the deciding two-sided p, H0: mean d = 0
+    p_t: float | None = None        # the (corrected) t-test's p; None when sd is 0
+    p_signflip: float | None = None  # exact paired sign-flip p (Monte Carlo above n = 16)
     tost_p: float | None = None     # TOST, H0: |mean d| >= margin
-    mdd: float | None = None        # minimum detectable difference at alpha 0.05, power 0.8
-    p_improve: float | None = None  # P(a > b): share of pairs with d > 0, ties half (n >= 1)
-    p_improve_low: float | None = None   # its bootstrap 95% interval (n >= 2)
+    wins: int = 0                   # pairs with d > 0
+    losses: int = 0                 # pairs with d < 0
+    ties: int = 0                   # pairs with d = 0 (within TIE_TOLERANCE)
+    p_improve: float | None = None  # P(a > b): wins / (wins + losses); None if all tie
+    p_improve_low: float | None = None   # its Clopper-Pearson 95% interval
     p_improve_high: float | None = None
+
+    @property
+    def zero_variance(self) -> bool:
+        """All differences equal: the t statistic is undefined and the sign-flip p decides."""
+        return self.sd == 0
+
+    @property
+    def test(self) -> str:
+        """The test behind p_value, in words."""
+        if self.zero_variance:
+            return "sign-flip (zero variance)"
+        return "corrected resampled t" if self.ratio > 0 else "paired t"
 
 
 @dataclass(frozen=True)
@@ -116,61 +129,67 @@ def t_quantile(df: int, confidence: float = CONFIDENCE) -> float:
     return float(sps.t.ppf(0.5 + confidence / 2, df))
 
 
-def paired_stats(d: Sequence[float], margin: float, *, resamples: int = BOOTSTRAP_RESAMPLES,
-                 seed: int = BOOTSTRAP_SEED) -> PairedStats:
-    """Every statistic of the paired differences d (accuracy units) at equivalence `margin`."""
+def paired_stats(d: Sequence[float], margin: float, *, ratio: float = 0.0,
+                 resamples: int = MONTE_CARLO) -> PairedStats:
+    """Every statistic of the paired differences d at equivalence `margin`; `ratio` > 0
+    applies the corrected resampled t (standard error s * sqrt(1/n + ratio)); `resamples`:
+    the sign-flip test's Monte Carlo draws above 16 pairs."""
     x = np.asarray(d, dtype=float)
     n = len(x)
     if n == 0:
-        return PairedStats(0, margin, math.nan)
-    prob = probability_of_improvement(x, resamples, seed)
+        return PairedStats(0, margin, math.nan, ratio=ratio)
+    wins, losses, prob = probability_of_improvement(x)
+    counts = {"wins": wins, "losses": losses, "ties": n - wins - losses}
     if n == 1:
-        return PairedStats(1, margin, float(x[0]), p_improve=prob[0])
+        return PairedStats(1, margin, float(x[0]), ratio=ratio, **counts,
+                           p_improve=prob[0])
     mean, sd = float(x.mean()), float(x.std(ddof=1))
-    if _constant(x):  # sd 0: the tests' limits, a zero-width interval
-        p, tost_p, low, high, sd = (0.0 if abs(mean) > TIE_TOLERANCE else 1.0,
-                                    0.0 if abs(mean) < margin else 1.0, mean, mean, 0.0)
+    flip = sign_flip_p(x, resamples=resamples)
+    if _constant(x):  # t undefined: the sign patterns are the evidence
+        sd, low, high, p_t, p = 0.0, mean, mean, None, flip
+        tost = max(sign_flip_p(x + margin, "greater", resamples=resamples),
+                   sign_flip_p(x - margin, "less", resamples=resamples))
     else:
-        ds = DescrStatsW(x)
-        p = float(ds.ttest_mean(0.0)[1])
-        low, high = (float(v) for v in ds.tconfint_mean(alpha=1 - CONFIDENCE))
-        tost_p = float(ds.ttost_mean(-margin, margin)[0])
-    return PairedStats(n, margin, mean, sd, low, high, p, tost_p, minimum_detectable(sd, n),
-                       *prob)
+        se = sd * math.sqrt(1 / n + ratio)
+        df = n - 1
+        half = t_quantile(df) * se
+        low, high = mean - half, mean + half
+        p_t = p = float(2 * sps.t.sf(abs(mean) / se, df))
+        tost = float(max(sps.t.sf((mean + margin) / se, df), sps.t.cdf((mean - margin) / se, df)))
+    return PairedStats(n, margin, mean, sd, ratio, low, high, p, p_t, flip, tost, **counts,
+                       p_improve=prob[0], p_improve_low=prob[1], p_improve_high=prob[2])
 
 
-def minimum_detectable(sd: float, n: int, alpha: float = ALPHA, power: float = POWER) -> float:
-    """The mean difference (units of sd) a two-sided paired t-test of n pairs detects with
-    `power`: statsmodels' TTestPower effect size at (n, alpha, power) times sd."""
-    if sd == 0:
-        return 0.0
-    d = TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power,
-                                 alternative="two-sided")
-    return float(np.asarray(d).item()) * sd
-
-
-def holm(p_values: Sequence[float], alpha: float = ALPHA) -> list[float]:
-    """Holm-adjusted p-values (statsmodels `multipletests(method="holm")`), input order."""
-    if not len(p_values):
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values, input order: the i-th smallest of m times (m - i + 1), made
+    non-decreasing in that order, capped at 1 (Holm 1979; the same numbers as statsmodels'
+    `multipletests(method="holm")`, which runs a full garbage collection on every call)."""
+    p = np.asarray(p_values, dtype=float)
+    m = len(p)
+    if m == 0:
         return []
-    return [float(v) for v in multipletests(list(p_values), alpha=alpha, method="holm")[1]]
+    order = np.argsort(p, kind="stable")
+    steps = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = steps
+    return [float(v) for v in out]
 
 
-def probability_of_improvement(d: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES,
-                               seed: int = BOOTSTRAP_SEED, confidence: float = CONFIDENCE
-                               ) -> tuple[float, float | None, float | None]:
-    """P(a > b) over pairs (d > 0 scores 1, a tie 0.5, d < 0 0) and its percentile bootstrap
-    interval: `resamples` resamples of the pairs with replacement, NumPy generator `seed`.
-    The interval is None for a single pair."""
+def probability_of_improvement(d: Sequence[float], confidence: float = CONFIDENCE
+                               ) -> tuple[int, int, tuple[float | None, float | None,
+                                                          float | None]]:
+    """(wins, losses, (P(a > b), low, high)): P(a > b) = wins / (wins + losses) over the
+    pairs that are not tied, with its exact Clopper-Pearson interval (beta quantiles,
+    statsmodels `proportion_confint(method="beta")`). Ties are not scored; all tied (or no
+    pairs) gives None."""
     x = np.asarray(d, dtype=float)
-    score = np.where(np.abs(x) <= TIE_TOLERANCE, 0.5, (x > 0).astype(float))
-    if len(x) < 2:
-        return float(score.mean()), None, None
-    rng = np.random.default_rng(seed)
-    boot = score[rng.integers(0, len(x), size=(resamples, len(x)))].mean(axis=1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(boot, [tail, 100 - tail])
-    return float(score.mean()), float(low), float(high)
+    wins = int(np.sum(x > TIE_TOLERANCE))
+    losses = int(np.sum(x < -TIE_TOLERANCE))
+    untied = wins + losses
+    if untied == 0:
+        return wins, losses, (None, None, None)
+    low, high = proportion_confint(wins, untied, alpha=1 - confidence, method="beta")
+    return wins, losses, (wins / untied, float(low), float(high))
 
 
 def mcnemar_test(labels: Sequence[int], pred_a: Sequence[int], pred_b: Sequence[int]

@@ -9,9 +9,10 @@ A study whose trials ran without `[stream]` gets no section at all.
 
 The verdicts are those of the accuracy finding, on another number: the detection rate at
 1 false alarm per hour, 1 - `stream_frr_at_1fa_h` (DETECTION, a column of its own), paired
-over seeds the same way and Holm over the same family of front-end pairs
-(harness.report.judging.judge), judged by harness.report.verdicts at the study's margin (a
-fraction of keyword clips here, as it is a fraction of test clips for accuracy).
+over seeds the same way, the section's pairs one family of their own
+(harness.report.judging.judge), judged by harness.report.verdicts at the study's own margin
+for this rate, `[report] detection_margin` (a fraction of keyword clips; default
+harness.tracking.runs.DEFAULT_DETECTION_MARGIN), not the accuracy margin.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import dataclasses
 
 import pandas as pd
 
+from harness.report import methods
 from harness.report.blocks import Block, Bullets, Figure, Heading, Paragraph, Table
 from harness.report.judging import Judged, judge
 from harness.report.runs import COMPLETE, Study, artifact_csv, num
@@ -77,7 +79,7 @@ def stream_judge(study: Study) -> list[Judged]:
     set)."""
     runs = study.runs.assign(**{DETECTION: 1.0 - study.runs[KEY] if KEY in study.runs
                                 else float("nan")})
-    return judge(dataclasses.replace(study, runs=runs), DETECTION)
+    return judge(dataclasses.replace(study, runs=runs), DETECTION, study.detection_margin)
 
 
 def blocks(study: Study, comparison: pd.DataFrame) -> list[Block]:
@@ -116,7 +118,10 @@ def blocks(study: Study, comparison: pd.DataFrame) -> list[Block]:
     if judged:
         out += [Paragraph("Verdicts on the detection rate at 1 FA/h (1 − FRR), complex side "
                           "minus magnitude side, under the accuracy finding's rules (paired over "
-                          f"seeds, Holm, margin ±{study.margin:g}):"),
+                          "seeds) at this rate's own margin ±"
+                          f"{study.detection_margin:g} (`[report] detection_margin`). "
+                          + methods.tests(judged) + " "
+                          + methods.budget([j.adjusted for j in judged], "streaming")),
                 Bullets([j.line for j in judged])]
     curves = stream_curves(study)
     if not curves.empty:

@@ -22,7 +22,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.streaming.settings import StreamSettings
-from harness.tracking.runs import DEFAULT_MARGIN
+from harness.tracking.runs import DEFAULT_DETECTION_MARGIN, DEFAULT_MARGIN
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,9 +55,13 @@ class Experiment:
     excluded: tuple[tuple[str, str, str], ...] = ()  # (frontend, model, why) never paired
     explicit: tuple[str, ...] = ()             # fixed keys the file or an override gave
     margin: float = DEFAULT_MARGIN             # [report] margin: equivalence, in accuracy
+    detection_margin: float = DEFAULT_DETECTION_MARGIN  # [report] detection_margin: streaming
     workers: int = 1                           # [search] workers: processes by default
     stream: StreamSettings | None = None       # [stream]: streaming evaluation, None = off
     models: str = KEPT_MODELS[0]                    # [tracking] models: which keep weights
+    # [evaluate] datasets: other named sets each trial is tested on after its own test
+    # (harness.evaluation.other_sets); not part of the identity: it changes no trial
+    evaluate: tuple[str, ...] = ()
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -91,7 +95,7 @@ class Experiment:
                 out[key] = trial.suggest_float(key, dim.low, dim.high, log=dim.log)
             else:
                 out[key] = trial.suggest_categorical(key, list(dim))
-        out["seed"] = trial.suggest_categorical("seed", list(self.seeds))
+        out["seed"] = _suggest_seed(trial, self.seeds)
         return out
 
     def params(self, searched: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,6 +110,28 @@ class Experiment:
         merged.update(DataSpec.from_params(merged).for_seed(merged["seed"]).params())
         first = ("frontend", "model", "seed")
         return {k: merged[k] for k in (*first, *sorted(set(merged) - set(first)))}
+
+
+def _suggest_seed(trial: Any, seeds: tuple[int, ...]) -> int:
+    """The trial's seed (always enqueued, never sampled) as an Optuna integer from the
+    file's smallest to its largest seed, so that growing `seeds` extends the study: Optuna
+    checks an integer's kind against earlier trials, not its range, but refuses new choices
+    for a categorical ("CategoricalDistribution does not support dynamic value space"). A
+    study whose first seed was recorded as a categorical (made before this) keeps it for
+    the seeds it had; a new seed there is a HarnessError naming the way out."""
+    import optuna
+
+    trials = trial.study.get_trials(deepcopy=False)
+    old = next((t.distributions["seed"] for t in trials if "seed" in t.distributions), None)
+    if not isinstance(old, optuna.distributions.CategoricalDistribution):
+        return trial.suggest_int("seed", min(seeds), max(seeds))
+    me = next(t for t in trials if t.number == trial.number)
+    seed = me.system_attrs.get("fixed_params", {}).get("seed")
+    if seed not in old.choices:
+        raise HarnessError(f"study {trial.study.study_name!r} recorded the seed as one of "
+                           f"{list(old.choices)} (a study made before seeds could grow); seed "
+                           f"{seed} is not among them: run the grown file under a new `name`")
+    return trial.suggest_categorical("seed", list(old.choices))
 
 
 def check_pipelines(exp: Experiment) -> Experiment:

@@ -36,10 +36,13 @@ it. A file:
     # lr = {low = 1e-3, high = 3e-2, log = true}   # a range (tpe/random; int if ints)
     [report]
     margin = 0.005                # equivalence margin in accuracy (0.5 points, the default)
+    # detection_margin = 0.02     # the streaming detection rate's (2 points, the default)
     [stream]                      # streaming evaluation after each trial (docs/streaming.md)
     enabled = true                # default off; seconds, hop_ms, density, snr_db, ...
     [tracking]
     models = "all"                # trained weights kept in MLflow: all | best | none
+    [evaluate]
+    datasets = ["fsdd"]           # also test every trial on these sets (skipped unprepared)
 
 Everything is checked here, before any trial: unknown keys or names, options a factory
 does not take, bad ranges; every error names the file and the key. Front-end/model pairings
@@ -64,7 +67,7 @@ from harness.data.spec import DataSpec
 from harness.errors import HarnessError
 from harness.streaming.settings import StreamSettings
 from harness.sweep.experiment import KEPT_MODELS, Experiment, Range
-from harness.tracking.runs import DEFAULT_MARGIN
+from harness.tracking.runs import DEFAULT_DETECTION_MARGIN, DEFAULT_MARGIN
 
 SAMPLERS = ("grid", "tpe", "random")
 PRUNERS = ("none", "median", "hyperband")
@@ -128,7 +131,7 @@ class _Validator:
 
     def experiment(self, raw: dict[str, Any], overrides: dict[str, Any]) -> Experiment:
         self.table(raw, "top level", ("name", "description", "data", "train", "search",
-                                      "report", "stream", "tracking"))
+                                      "report", "stream", "tracking", "evaluate"))
         name = raw.get("name", self.path.stem)
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
             raise self.fail("name", f"{name!r}: use letters, digits, '_', '-', '.'")
@@ -141,7 +144,8 @@ class _Validator:
         for key, value in _flatten(raw.get("train", {})).items():
             fixed[key] = value
             explicit.add(key)
-        margin = self.margin(raw.get("report", {}))
+        margin, detection_margin = (self.margin(raw.get("report", {}), key)
+                                    for key in ("margin", "detection_margin"))
         search = self.table(raw.get("search", {}), "[search]",
                             ("sampler", "pruner", "n_trials", "seeds", "space", "workers"))
         workers = search.get("workers", 1)
@@ -196,15 +200,20 @@ class _Validator:
                           fixed=fixed, space=space, seeds=seeds, sampler=sampler,
                           pruner=pruner, n_trials=n_trials, device=device,
                           explicit=tuple(sorted(explicit & set(fixed))), margin=margin,
+                          detection_margin=detection_margin,
                           workers=workers, stream=self.stream(raw.get("stream")),
-                          models=self.models(raw.get("tracking", {})))
+                          models=self.models(raw.get("tracking", {})),
+                          evaluate=self.other_sets(raw.get("evaluate", {})))
 
-    def margin(self, report: Any) -> float:
-        self.table(report, "[report]", ("margin",))
-        margin = report.get("margin", DEFAULT_MARGIN)
+    def margin(self, report: Any, key: str = "margin") -> float:
+        """[report] margin (accuracy) or detection_margin (the streaming detection rate)."""
+        self.table(report, "[report]", ("margin", "detection_margin"))
+        default = DEFAULT_MARGIN if key == "margin" else DEFAULT_DETECTION_MARGIN
+        margin = report.get(key, default)
         if isinstance(margin, bool) or not isinstance(margin, int | float) or \
                 not 0 < margin < 1:
-            raise self.fail("[report] margin", f"{margin!r}: an accuracy difference in (0, 1), "
+            what = "an accuracy" if key == "margin" else "a detection-rate"
+            raise self.fail(f"[report] {key}", f"{margin!r}: {what} difference in (0, 1), "
                                                "e.g. 0.005 for 0.5 percentage points")
         return float(margin)
 
@@ -216,6 +225,18 @@ class _Validator:
             raise self.fail("[tracking] models", f"{models!r}: one of {', '.join(KEPT_MODELS)} "
                                                  "(best: only the best trial's weights)")
         return str(models)
+
+    def other_sets(self, raw: Any) -> tuple[str, ...]:
+        """[evaluate] datasets: named data sets every trial is also tested on."""
+        names = self.table(raw, "[evaluate]", ("datasets",)).get("datasets", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise self.fail("[evaluate] datasets", f"{names!r}: a list of data set names, "
+                                                   'e.g. ["fsdd"]')
+        unknown = [n for n in names if n not in DATASETS]
+        if unknown:
+            raise self.fail("[evaluate] datasets", f"unknown data set {unknown[0]!r}; known: "
+                                                   f"{', '.join(DATASETS)}")
+        return tuple(dict.fromkeys(names))
 
     def stream(self, raw: Any) -> StreamSettings | None:
         """[stream] (docs/streaming.md): None unless `enabled = true`; errors name the key."""

@@ -295,7 +295,8 @@ def fill_queue(plan: SweepPlan, more: int | None = None, *,
     with creation_lock(plan.storage, plan.tracking_uri):  # two sweeps on a fresh runs/
         queue = TrialQueue(plan)
         tracker = Tracker(exp.name, plan.tracking_uri, searched=exp.searched,
-                          experiment_file=str(exp.path), margin=exp.margin)
+                          experiment_file=str(exp.path), margin=exp.margin,
+                          detection_margin=exp.detection_margin)
     queue.study.set_user_attr("experiment_file", str(exp.path))
     queue.recover(tracker)
     restore_from_mlflow(queue, tracker)  # what MLflow finished and Optuna lost

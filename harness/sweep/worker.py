@@ -72,7 +72,8 @@ def work(plan: SweepPlan, budget: Budget | None = None, *, on_trial: TrialHook |
     queue = TrialQueue(plan)
     exp = plan.experiment
     tracker = Tracker(exp.name, plan.tracking_uri, searched=exp.searched,
-                      experiment_file=str(exp.path), margin=exp.margin)
+                      experiment_file=str(exp.path), margin=exp.margin,
+                      detection_margin=exp.detection_margin)
     data_cache: dict[Any, Any] = {}  # the data set of the last trial, reused
     done: Counter[str] = Counter()
     while budget.take():
@@ -198,7 +199,7 @@ def run_trial(queue: TrialQueue, trial: optuna.Trial, tracker: Tracker,
             trial.set_user_attr(MLFLOW_RUN_ID, run.run_id)
             lineage.log_experiment(run.client, run.run_id, exp)
             value = _train(trial, params, exp.device, run, data_cache, on_epoch, exp.stream,
-                           exp.models)
+                           exp.models, exp.evaluate)
     except optuna.TrialPruned:
         state = "PRUNED"
     except (Exception, HeartbeatLost) as exc:  # the trial fails, the sweep goes on
@@ -262,7 +263,8 @@ def _keep_traceback(run: TrialRun, exc: BaseException) -> None:
 
 def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialRun,
            data_cache: dict[Any, Any], on_epoch: EpochHook | None,
-           stream: Any = None, models: str = "all") -> float:
+           stream: Any = None, models: str = "all",
+           other_sets: tuple[str, ...] = ()) -> float:
     """Train, log and test one trial's pipeline; returns the tested epoch's valid_acc."""
     from harness.data.spec import DataSpec
     from harness.models import build_pipeline
@@ -318,6 +320,11 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
         from harness.streaming.track import stream_trial
 
         stream_trial(run, frontend, model, data, stream, cfg.device)
+    if other_sets:  # [evaluate] datasets: harness/evaluation/other_sets.py
+        from harness.evaluation.other_sets import evaluate_trial
+
+        evaluate_trial(run.client, run.run_id, Classifier(frontend, model, data.labels),
+                       other_sets, cfg.device, data.task)
     if models != "none":  # [tracking] models; "best": harness.tracking.logged_model.keep_best
         log_pipeline(run.client, run.run_id, Classifier(frontend, model, data.labels),
                      data.labels)

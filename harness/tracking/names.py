@@ -27,6 +27,10 @@ WORKER = "harness.worker"        # harness.processes.this_process() of the worke
 HEARTBEAT = "harness.heartbeat"  # journal storages: time.time() of its last heartbeat
 FILLING = "harness.filling"      # study attribute, + "." + fixed hash: a process fills the queue
 
+# --- MLflow tags of the study's parent run ---
+SEARCHED = "harness.searched"    # JSON list of the searched keys
+MARGIN = "harness.margin"        # the report's equivalence margin (accuracy)
+
 # --- MLflow tags and artifacts of a trial's run ---
 ROLE = "harness.role"            # "study" (the parent run), "trial", "evaluation"
 TRIAL_NUMBER = "trial_number"    # the Optuna trial number, set when the run is made

@@ -38,13 +38,25 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from harness.tracking import lineage, ui_view
-from harness.tracking.names import FAIL_REASON, ROLE, STATE, TRACEBACK, TRIAL_NUMBER
+from harness.tracking.names import (
+    FAIL_REASON,
+    MARGIN,
+    ROLE,
+    SEARCHED,
+    STATE,
+    TRACEBACK,
+    TRIAL_NUMBER,
+)
 from harness.tracking.store_check import check_mlflow_store, sqlite_path
 
 DEFAULT_TRACKING_URI = "sqlite:///runs/mlflow.db"
 EPOCH_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "beta1",
                  "train_samples_per_s", "eval_samples_per_s")
 DEFAULT_MARGIN = 0.005  # equivalence margin in accuracy (0.5 points) when a file sets none
+# [report] detection_margin: the streaming detection rate's (1 - FRR at 1 FA/h). An hour's
+# stream at the default density holds ~360 keyword clips, a binomial sd of ~1.6 points at
+# 90% detection for each trial: 2 points is the finest difference a few replicates resolve.
+DEFAULT_DETECTION_MARGIN = 0.02
 STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}  # Optuna -> MLflow
 
 
@@ -88,7 +100,8 @@ class Tracker:
 
     def __init__(self, study_name: str, tracking_uri: str | None = None, *,
                  searched: Sequence[str] | None = None, experiment_file: str = "",
-                 margin: float | None = None) -> None:
+                 margin: float | None = None, detection_margin: float | None = None
+                 ) -> None:
         self.tracking_uri = resolve_tracking_uri(tracking_uri, create=True)
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
         self.study_name = study_name
@@ -97,11 +110,13 @@ class Tracker:
         self.searched = searched
         self.parent_run_id = self._parent_run()
         ui_view.prepare_experiment(self.client, self.experiment_id, self.parent_run_id, searched)
-        tags = [] if searched is None else [RunTag("harness.searched", json.dumps(list(searched)))]
+        tags = [] if searched is None else [RunTag(SEARCHED, json.dumps(list(searched)))]
         if experiment_file:
             tags.append(RunTag("experiment_file", self.experiment_file))
         if margin is not None:  # the report's equivalence margin (accuracy, 0.005 = 0.5 pp)
-            tags.append(RunTag("harness.margin", repr(float(margin))))
+            tags.append(RunTag(MARGIN, repr(float(margin))))
+        if detection_margin is not None:  # the streaming detection rate's
+            tags.append(RunTag("harness.detection_margin", repr(float(detection_margin))))
         self.client.log_batch(self.parent_run_id, tags=tags)  # None/"": keep what was set
         self.client.update_run(self.parent_run_id, status="RUNNING")
         self._env = {**environment_tags(), **lineage.git_tags()}

@@ -25,6 +25,8 @@ from typing import Any
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
+from harness.tracking.names import SEARCHED
+
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 NOTE_TAG = "mlflow.note.content"
 WORKFLOW = "workflowType=machine_learning"  # the UI's query parameter (mlflow 3.17)
@@ -140,7 +142,7 @@ def publish_report(client: MlflowClient, parent_run_id: str, study_name: str,
         client.log_batch(parent_run_id, metrics=metrics[i:i + 1000])
     client.log_batch(parent_run_id, tags=[RunTag(NOTE_TAG, note(study_name, verdicts, table))])
     parent = client.get_run(parent_run_id)
-    searched = json.loads(parent.data.tags.get("harness.searched", "null"))
+    searched = json.loads(parent.data.tags.get(SEARCHED, "null"))
     prepare_experiment(client, parent.info.experiment_id, parent_run_id, searched,
                        sorted({m.key for m in metrics}))
     for path in files:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -137,6 +137,8 @@ class EvalResult:
     confusion: np.ndarray  # (n_classes, n_classes) int64, rows = true label, cols = predicted
     samples_per_s: float
     predictions: np.ndarray  # (N,) int64 predicted label per clip, in the clips' order
+    # (N,) int64: the argmax over only the `among` logits (a model's label index), else None
+    among_predictions: np.ndarray | None = None
 
 
 def move_to_device(model: nn.Module | None, frontend: nn.Module,
@@ -211,14 +213,15 @@ def train_epoch(model: nn.Module, frontend: nn.Module, data: DeviceClips,
 
 @torch.no_grad()
 def _evaluate(model: nn.Module, frontend: nn.Module, data: DeviceClips,
-              cfg: TrainConfig) -> EvalResult:
+              cfg: TrainConfig, among: Sequence[int] | None = None) -> EvalResult:
     if len(data) == 0:
         raise HarnessError("nothing to evaluate: the valid or test split has no clips")
     model.eval()
     size = max(cfg.batch_size, EVAL_BATCH_CUDA) if data.device.type == "cuda" else cfg.batch_size
     loss_sum = torch.zeros((), device=data.device)
     counts: torch.Tensor | None = None
-    predicted = []
+    predicted, restricted = [], []
+    subset = None if among is None else torch.as_tensor(list(among), device=data.device)
     sync(data.device)
     start = time.perf_counter()
     for first in range(0, len(data), size):
@@ -228,6 +231,8 @@ def _evaluate(model: nn.Module, frontend: nn.Module, data: DeviceClips,
         k = logits.shape[1]
         loss_sum += F.cross_entropy(logits, y, reduction="sum")
         predicted.append(logits.argmax(1))
+        if subset is not None:
+            restricted.append(subset[logits[:, subset].argmax(1)])
         # (true, predicted) pairs counted as one flat histogram, reshaped below. scatter_add_,
         # not bincount: CUDA's bincount reads the largest index back to the host every call.
         pairs = y * k + predicted[-1]
@@ -240,13 +245,18 @@ def _evaluate(model: nn.Module, frontend: nn.Module, data: DeviceClips,
     confusion = counts.view(k, k).cpu().numpy()
     return EvalResult(loss=loss_sum.item() / len(data), acc=float(np.trace(confusion)) / len(data),
                       confusion=confusion, samples_per_s=len(data) / seconds,
-                      predictions=torch.cat(predicted).cpu().numpy())
+                      predictions=torch.cat(predicted).cpu().numpy(),
+                      among_predictions=torch.cat(restricted).cpu().numpy() if restricted
+                      else None)
 
 
-def evaluate(model: nn.Module, frontend: nn.Module, clips: Clips, cfg: TrainConfig) -> EvalResult:
-    """Loss, accuracy and confusion matrix of `model` on `clips`, in eval mode."""
+def evaluate(model: nn.Module, frontend: nn.Module, clips: Clips, cfg: TrainConfig,
+             among: Sequence[int] | None = None) -> EvalResult:
+    """Loss, accuracy and confusion matrix of `model` on `clips`, in eval mode; with `among`
+    (label indices) also each clip's argmax over those logits alone (`among_predictions`)."""
     device = move_to_device(model, frontend, cfg)
-    return _evaluate(model, frontend, DeviceClips(clips.audio, clips.labels, device), cfg)
+    return _evaluate(model, frontend, DeviceClips(clips.audio, clips.labels, device), cfg,
+                     among)
 
 
 def fit(model: nn.Module, frontend: nn.Module, train: Clips, valid: Clips,
