@@ -47,12 +47,3 @@ def grow(path: Path, size: str, inodes: int | None = None) -> None:
     """Give the tmpfs at `path` more room, keeping its files: the user freeing space."""
     out = _mount("-o", f"remount,{_options(size, inodes)}", str(path))
     assert out.returncode == 0, out.stderr
-
-
-def fill(path: Path, leave: int = 0) -> Path:
-    """Fill the file system of `path` until `leave` bytes are free, with one file; its path."""
-    filler = path / "filler"
-    free = shutil.disk_usage(path).free
-    with open(filler, "wb") as f:
-        f.write(b"\0" * max(free - leave, 0))
-    return filler
