@@ -195,11 +195,15 @@ def test_int8_plan_keeps_compressing_frontends_float() -> None:
     assert plan.exclude == log_mel.frontend_nodes
     assert plan.reduce_range and plan.activations == "uint8"  # U8S8 saturation, no VNNI
     assert not plan_int8(log_mel, "x86_64 avx512_vnni").reduce_range
-    sincnet = ExportedGraph(Path("s.onnx"), ("frontend/conv",),
-                            ("Conv", "LeakyRelu", "MaxPool", "LayerNormalization"))
-    arm = plan_int8(sincnet, "aarch64 asimddp")
+    complex_ = ExportedGraph(Path("c.onnx"), ("frontend/conv",), ("Pad", "Conv", "Concat"))
+    arm = plan_int8(complex_, "aarch64 asimddp")
     assert arm.frontend == "int8" and not arm.exclude and not arm.reduce_range
     assert arm.activations == "int8"
+    forced = plan_int8(complex_, "aarch64 asimddp", float_frontend=True)
+    assert forced.frontend == "float" and forced.exclude == complex_.frontend_nodes
+    sincnet = ExportedGraph(Path("s.onnx"), ("frontend/conv",),
+                            ("Conv", "LeakyRelu", "MaxPool", "LayerNormalization"))
+    assert plan_int8(sincnet, "x86_64 avx2").frontend_reason.startswith("LayerNormalization")
 
 
 class MedianNorm(nn.Module):

@@ -18,11 +18,12 @@ The choices, one place each:
 - operators: the ones with weights (Conv, Gemm, MatMul) and the ones that keep a tensor in
   int8 between them (Relu, Clip, MaxPool, AveragePool); everything else stays float between
   a DequantizeLinear and a QuantizeLinear;
-- the front-end: quantised only when nothing in it compresses its filterbank's output
-  (COMPRESSIONS: a log, a power law, a division, an angle). An 8-bit step before a log or a
-  PCEN's division is magnified where the values are small, so such a front-end stays in
-  float (its nodes are excluded) and the plan says which op kept it there; its output, the
-  network's input, is still quantised by the network's first layer.
+- the front-end: quantised only when nothing in it compresses or normalises its
+  filterbank's output (COMPRESSIONS: a log, a power law, a division, an angle, a LayerNorm).
+  An 8-bit step before a log or a PCEN's division is magnified where the values are small,
+  so such a front-end stays in float (its nodes are excluded) and the plan says which op
+  kept it there; its output, the network's input, is still quantised by the network's first
+  layer. `float_frontend` keeps any front-end float (`harness export --float-frontend`).
 The graph is first pre-processed (`quant_pre_process`: ONNX shape inference and onnxruntime's
 graph optimisations, which fold BatchNorm into the convolutions), as onnxruntime advises.
 """
@@ -48,6 +49,8 @@ COMPRESSIONS = {  # op type -> why a front-end holding it stays float
     "Sqrt": "a square root, steep near zero",
     "Div": "a division by a signal-dependent value (dB scaling, PCEN's gain control)",
     "Atan": "a phase angle, discontinuous where the imaginary part changes sign",
+    "LayerNormalization": "a division by each frame's own spread, which magnifies quiet "
+                          "frames",
 }
 
 
@@ -74,14 +77,17 @@ class Int8Plan:
         return out
 
 
-def plan_int8(graph: ExportedGraph, isa: str) -> Int8Plan:
-    """The quantisation choices for `graph` on a CPU with instruction set `isa`."""
+def plan_int8(graph: ExportedGraph, isa: str, float_frontend: bool = False) -> Int8Plan:
+    """The quantisation choices for `graph` on a CPU with instruction set `isa`;
+    `float_frontend` keeps the front-end float even where the rule would quantise it."""
     x86 = is_x86(isa)
     found = next((op for op in graph.frontend_ops if op in COMPRESSIONS), None)
     frontend, reason, exclude = "int8", "", ()
     if found is not None:
         frontend, exclude = "float", graph.frontend_nodes
         reason = f"{found}: {COMPRESSIONS[found]}"
+    elif float_frontend:
+        frontend, exclude, reason = "float", graph.frontend_nodes, "on request"
     return Int8Plan(isa=isa, activations="uint8" if x86 else "int8",
                     reduce_range=x86 and not has_vnni(isa), frontend=frontend,
                     frontend_reason=reason, exclude=exclude)
