@@ -3,7 +3,8 @@ with MatchboxNet, each logged as a trial and put through `harness export RUN_ID 
 
     HARNESS_DATA_DIR=data python scripts/export_table.py --epochs 1 --out runs/export_table
     python scripts/export_table.py --table-only --out runs/export_table   # print it again
-    python scripts/export_table.py --table-only --compare    # + int8 with the front-end float
+    python scripts/export_table.py --table-only --retime --compare   # latencies under one
+                     # load, and int8 with the front-end kept float where it was quantised
 
 Each row is trained in this process on `synth_commands_small` (official split), logged to a
 SQLite MLflow store in --out exactly as a sweep's trial is (harness.tracking.logged_model), and
@@ -108,13 +109,14 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def compare_float_frontend(rows: list[dict[str, Any]], uri: str, out: Path) -> str:
-    """For each row whose front-end int8 quantised: int8 again with it kept float (not
-    logged), as a Markdown table."""
+    """For each seed_cnn row whose front-end int8 quantised: int8 again with it kept float
+    (not logged), as a Markdown table. (The MatchboxNet rows of those front-ends were near
+    chance after one epoch: nothing to compare.)"""
     lines = ["| front-end | network | PyTorch acc | int8, front-end int8 | "
              "int8, front-end float | int8 ms, front-end int8 | int8 ms, front-end float |",
              "|" + "---|" * 7]
     for r in rows:
-        if (r["int8_plan"] or {}).get("frontend") != "int8" or r["frontend"] == "waveform":
+        if (r["int8_plan"] or {}).get("frontend") != "int8" or r["network"] != "seed_cnn":
             continue
         f = export(r["run_id"], uri, out / r["run_id"] / "float_frontend", "--float-frontend",
                    "--no-log")
@@ -122,6 +124,23 @@ def compare_float_frontend(rows: list[dict[str, Any]], uri: str, out: Path) -> s
                      f"{100 * r['int8_acc']:.1f} | {100 * f['int8_acc']:.1f} | "
                      f"{r['int8_latency_ms']:.2f} | {f['int8_latency_ms']:.2f} |")
     return "\n".join(lines)
+
+
+def retime(rows: list[dict[str, Any]], out: Path) -> None:
+    """Time every row's two graphs again, back to back (the same protocol): rows trained
+    over an hour on a shared machine were timed under different loads."""
+    import os
+
+    from harness.export.measure import latency_ms
+    from harness.export.runtime import session
+
+    audio = load_splits(DATASET).test.audio
+    before = os.getloadavg()[0]
+    for r in rows:
+        for kind, name in (("onnx", "model.onnx"), ("int8", "model.int8.onnx")):
+            r[f"{kind}_latency_ms"] = latency_ms(session(out / r["run_id"] / name), audio)
+    print(f"retimed {len(rows)} rows; 1-min load average {before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after", flush=True)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -135,6 +154,9 @@ def run(args: argparse.Namespace) -> None:
     if args.reexport:  # the trained trials again through `harness export` (a changed rule)
         done = [{**r, **export(r["run_id"], uri, out / r["run_id"])}
                 if r["frontend"] in args.reexport else r for r in done]
+        done_file.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in done))
+    if args.retime:
+        retime(done, out)
         done_file.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in done))
     if not args.table_only:
         tracker = Tracker("export_table", uri)
@@ -162,6 +184,9 @@ if __name__ == "__main__":
     parser.add_argument("--table-only", action="store_true", help="train nothing new")
     parser.add_argument("--reexport", nargs="*", default=None,
                         help="front-ends whose trials to put through `harness export` again")
+    parser.add_argument("--retime", action="store_true",
+                        help="time every row's graphs again, back to back")
     parser.add_argument("--compare", action="store_true",
-                        help="also int8 with the front-end kept float, where it was quantised")
+                        help="also int8 with the front-end kept float, where it was quantised "
+                             "(seed_cnn rows)")
     run(parser.parse_args())

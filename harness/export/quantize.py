@@ -47,7 +47,7 @@ COMPRESSIONS = {  # op type -> why a front-end holding it stays float
     "Log": "a log, which magnifies the 8-bit steps of small values",
     "Pow": "a power law (|X|^p, PCEN's root), steep near zero",
     "Sqrt": "a square root, steep near zero",
-    "Div": "a division by a signal-dependent value (dB scaling, PCEN's gain control)",
+    "Div": "a division by a signal-dependent value (PCEN's gain control, atan2's Im / Re)",
     "Atan": "a phase angle, discontinuous where the imaginary part changes sign",
     "LayerNormalization": "a division by each frame's own spread, which magnifies quiet "
                           "frames",
@@ -119,7 +119,7 @@ def quantize_int8(fp32: str | Path, calibration: np.ndarray, out: str | Path,
     waves = np.asarray(calibration)
     waves = (waves / 32768.0 if waves.dtype == np.int16 else waves).astype(np.float32)
 
-    class Clips(CalibrationDataReader):
+    class Reader(CalibrationDataReader):
         def __init__(self) -> None:
             self.batches = iter([{INPUT: waves[i:i + batch]}
                                  for i in range(0, len(waves), batch)])
@@ -135,7 +135,7 @@ def quantize_int8(fp32: str | Path, calibration: np.ndarray, out: str | Path,
         # inference and the graph optimisations still run.
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
         quantize_static(
-            str(pre), str(out), Clips(), quant_format=QuantFormat.QDQ,
+            str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ,
             op_types_to_quantize=list(plan.ops), per_channel=plan.per_channel,
             reduce_range=plan.reduce_range, activation_type=kind[plan.activations],
             weight_type=kind[plan.weights], nodes_to_exclude=list(plan.exclude),
