@@ -32,8 +32,8 @@ MISSING = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.fi
 needs_onnx = pytest.mark.skipif(bool(MISSING), reason=f"{', '.join(MISSING)} not installed "
                                  "(the `export` extra: uv sync --extra export)")
 # |ONNX - PyTorch| logits, relative to max(1, max |logit|). magnitude_phase is looser: reflect
-# padding makes the first and last frames even, so X is real there and its phase is rounding
-# noise in torch.stft and in the convolution alike: the angle flips between +pi and -pi.
+# padding makes the first frame even about its centre, so X is real there and its phase is
+# rounding noise in torch.stft and in the convolution alike: the angle flips between +-pi.
 LOGIT_TOLERANCE = {"magnitude_phase": 1e-3}
 DEFAULT_LOGIT_TOLERANCE = 1e-5
 
