@@ -262,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--int8", action="store_true",
                    help="also quantise to int8 (static, calibrated on training clips) and "
                         "measure that graph")
+    p.add_argument("--float-frontend", action="store_true",
+                   help="with --int8: keep the whole front-end in float (by default it is "
+                        "quantised unless it compresses: a log, power law, division, angle "
+                        "or LayerNorm)")
     p.add_argument("--out", default=None,
                    help="folder for model.onnx (and model.int8.onnx) (default: "
                         "runs/export/RUN_ID)")

@@ -3,6 +3,8 @@ with MatchboxNet, each logged as a trial and put through `harness export RUN_ID 
 
     HARNESS_DATA_DIR=data python scripts/export_table.py --epochs 1 --out runs/export_table
     python scripts/export_table.py --table-only --out runs/export_table   # print it again
+    python scripts/export_table.py --table-only --retime --compare   # latencies under one
+                     # load, and int8 with the front-end kept float where it was quantised
 
 Each row is trained in this process on `synth_commands_small` (official split), logged to a
 SQLite MLflow store in --out exactly as a sweep's trial is (harness.tracking.logged_model), and
@@ -74,16 +76,20 @@ def train_and_export(frontend: str, network: str, number: int, args: argparse.Na
     run = tracker.trial(number, params)
     log_pipeline(run.client, run.run_id, Classifier(fe, model, splits.labels), splits.labels)
     run.finish("COMPLETE")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        status = main(["export", run.run_id, "--int8", "--json", "--tracking-uri",
-                       tracker.tracking_uri,
-                       "--out", str(Path(args.out) / run.run_id)])
-    if status != 0:
-        raise SystemExit(f"harness export failed on {frontend} + {network}")
     return {"frontend": frontend, "network": network, "run_id": run.run_id,
             "valid_acc": epochs[-1].valid_acc, "train_cpu_s": train_cpu,
-            **json.loads(out.getvalue().splitlines()[-1])}
+            **export(run.run_id, tracker.tracking_uri, Path(args.out) / run.run_id)}
+
+
+def export(run_id: str, uri: str, out: Path, *extra: str) -> dict[str, Any]:
+    """`harness export RUN_ID --int8 --json [extra]`'s JSON."""
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        status = main(["export", run_id, "--int8", "--json", "--tracking-uri", uri,
+                       "--out", str(out), *extra])
+    if status != 0:
+        raise SystemExit(f"harness export {run_id} failed")
+    return json.loads(text.getvalue().splitlines()[-1])
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -103,15 +109,58 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def compare_float_frontend(rows: list[dict[str, Any]], uri: str, out: Path) -> str:
+    """For each seed_cnn row whose front-end int8 quantised: int8 again with it kept float
+    (not logged), as a Markdown table. (The MatchboxNet rows of those front-ends were near
+    chance after one epoch: nothing to compare.)"""
+    lines = ["| front-end | network | PyTorch acc | int8, front-end int8 | "
+             "int8, front-end float | int8 ms, front-end int8 | int8 ms, front-end float |",
+             "|" + "---|" * 7]
+    for r in rows:
+        if (r["int8_plan"] or {}).get("frontend") != "int8" or r["network"] != "seed_cnn":
+            continue
+        f = export(r["run_id"], uri, out / r["run_id"] / "float_frontend", "--float-frontend",
+                   "--no-log")
+        lines.append(f"| {r['frontend']} | {r['network']} | {100 * r['torch_acc']:.1f} | "
+                     f"{100 * r['int8_acc']:.1f} | {100 * f['int8_acc']:.1f} | "
+                     f"{r['int8_latency_ms']:.2f} | {f['int8_latency_ms']:.2f} |")
+    return "\n".join(lines)
+
+
+def retime(rows: list[dict[str, Any]], out: Path) -> None:
+    """Time every row's two graphs again, back to back (the same protocol): rows trained
+    over an hour on a shared machine were timed under different loads."""
+    import os
+
+    from harness.export.measure import latency_ms
+    from harness.export.runtime import session
+
+    audio = load_splits(DATASET).test.audio
+    before = os.getloadavg()[0]
+    for r in rows:
+        for kind, name in (("onnx", "model.onnx"), ("int8", "model.int8.onnx")):
+            r[f"{kind}_latency_ms"] = latency_ms(session(out / r["run_id"] / name), audio)
+    print(f"retimed {len(rows)} rows; 1-min load average {before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after", flush=True)
+
+
 def run(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     done_file = out / "rows.jsonl"
     done = [json.loads(line) for line in done_file.read_text().splitlines()] \
         if done_file.exists() else []
+    uri = f"sqlite:///{(out / 'mlflow.db').absolute()}"
+    torch.set_num_threads(1)
+    if args.reexport:  # the trained trials again through `harness export` (a changed rule)
+        done = [{**r, **export(r["run_id"], uri, out / r["run_id"])}
+                if r["frontend"] in args.reexport else r for r in done]
+        done_file.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in done))
+    if args.retime:
+        retime(done, out)
+        done_file.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in done))
     if not args.table_only:
-        torch.set_num_threads(1)
-        tracker = Tracker("export_table", f"sqlite:///{(out / 'mlflow.db').absolute()}")
+        tracker = Tracker("export_table", uri)
         splits = load_splits(DATASET)
         seen = {(r["frontend"], r["network"]) for r in done}
         for number, (fe, net) in enumerate(rows_to_run()):
@@ -124,6 +173,8 @@ def run(args: argparse.Namespace) -> None:
             print(f"{fe} + {net}: torch {row['torch_acc']:.3f} int8 {row['int8_acc']:.3f} "
                   f"({row['train_cpu_s']:.0f} s train CPU)", flush=True)
     print(table(done))
+    if args.compare:
+        print(compare_float_frontend(done, uri, out))
 
 
 if __name__ == "__main__":
@@ -131,5 +182,12 @@ if __name__ == "__main__":
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--out", default="runs/export_table")
     parser.add_argument("--only", nargs="*", default=None, help="front-ends to (re)run")
-    parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--table-only", action="store_true", help="train nothing new")
+    parser.add_argument("--reexport", nargs="*", default=None,
+                        help="front-ends whose trials to put through `harness export` again")
+    parser.add_argument("--retime", action="store_true",
+                        help="time every row's graphs again, back to back")
+    parser.add_argument("--compare", action="store_true",
+                        help="also int8 with the front-end kept float, where it was quantised "
+                             "(seed_cnn rows)")
     run(parser.parse_args())

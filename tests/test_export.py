@@ -33,8 +33,8 @@ MISSING = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.fi
 needs_onnx = pytest.mark.skipif(bool(MISSING), reason=f"{', '.join(MISSING)} not installed "
                                  "(the `export` extra: uv sync --extra export)")
 # |ONNX - PyTorch| logits, relative to max(1, max |logit|). magnitude_phase is looser: reflect
-# padding makes the first and last frames even, so X is real there and its phase is rounding
-# noise in torch.stft and in the convolution alike: the angle flips between +pi and -pi.
+# padding makes the first frame even about its centre, so X is real there and its phase is
+# rounding noise in torch.stft and in the convolution alike: the angle flips between +-pi.
 LOGIT_TOLERANCE = {"magnitude_phase": 1e-3}
 DEFAULT_LOGIT_TOLERANCE = 1e-5
 
@@ -196,11 +196,15 @@ def test_int8_plan_keeps_compressing_frontends_float() -> None:
     assert plan.exclude == log_mel.frontend_nodes
     assert plan.reduce_range and plan.activations == "uint8"  # U8S8 saturation, no VNNI
     assert not plan_int8(log_mel, "x86_64 avx512_vnni").reduce_range
-    sincnet = ExportedGraph(Path("s.onnx"), ("frontend/conv",),
-                            ("Conv", "LeakyRelu", "MaxPool", "LayerNormalization"))
-    arm = plan_int8(sincnet, "aarch64 asimddp")
+    complex_ = ExportedGraph(Path("c.onnx"), ("frontend/conv",), ("Pad", "Conv", "Concat"))
+    arm = plan_int8(complex_, "aarch64 asimddp")
     assert arm.frontend == "int8" and not arm.exclude and not arm.reduce_range
     assert arm.activations == "int8"
+    forced = plan_int8(complex_, "aarch64 asimddp", float_frontend=True)
+    assert forced.frontend == "float" and forced.exclude == complex_.frontend_nodes
+    sincnet = ExportedGraph(Path("s.onnx"), ("frontend/conv",),
+                            ("Conv", "LeakyRelu", "MaxPool", "LayerNormalization"))
+    assert plan_int8(sincnet, "x86_64 avx2").frontend_reason.startswith("LayerNormalization")
 
 
 class MedianNorm(nn.Module):

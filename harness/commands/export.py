@@ -41,7 +41,8 @@ def export(args: argparse.Namespace) -> int:
     data = DataSpec.from_params(params).load()  # the trial's own test split
     console.print(f"export: run {args.run_id} ({names[0]} -> {names[1]}), "
                   f"{len(data.test.labels)} test clips", highlight=False, soft_wrap=True)
-    result = measure(pipeline, data.test, data.train, out, int8=args.int8, names=names)
+    result = measure(pipeline, data.test, data.train, out, int8=args.int8,
+                     float_frontend=args.float_frontend, names=names)
     if not args.no_log:
         log_export(client, args.run_id, result)
     if args.json:

@@ -60,6 +60,9 @@ class ConvSTFT(nn.Module):
 
     def __init__(self, spec: nn.Module) -> None:
         super().__init__()
+        if spec.pad or not spec.onesided:  # the harness sets neither; STFTConv has no such option
+            raise HarnessError(f"Spectrogram(pad={spec.pad}, onesided={spec.onesided}) cannot be "
+                               "rewritten as a convolution for export; use pad=0, onesided")
         window = spec.window.detach().clone()
         self.stft = STFTConv(spec.n_fft, spec.win_length, spec.hop_length, spec.normalized,
                              lambda n, dtype=None: window.to(dtype), spec.center, spec.pad_mode)

@@ -113,13 +113,14 @@ def parts(pipeline: nn.Module) -> tuple[nn.Module, nn.Module]:
 
 
 def measure(pipeline: nn.Module, test: Any, train: Any, out_dir: str | Path, *,
-            int8: bool = True, names: tuple[str, str] = ("front-end", "model"),
+            int8: bool = True, float_frontend: bool = False,
+            names: tuple[str, str] = ("front-end", "model"),
             protocol: LatencyProtocol = PROTOCOL) -> ExportResult:
     """Export `pipeline` to `out_dir`/model.onnx (and model.int8.onnx), then measure both.
 
     `test`, `train`: the trial's Clips (harness.data; audio (N, 16000) int16, labels (N,)).
     The int8 graph is calibrated on `calibration_indices` of `train`, recorded in
-    `out_dir`/calibration.json.
+    `out_dir`/calibration.json. `float_frontend`: keep the whole front-end float in int8.
     """
     require_onnx()
     out = Path(out_dir)
@@ -136,7 +137,7 @@ def measure(pipeline: nn.Module, test: Any, train: Any, out_dir: str | Path, *,
         onnx_latency_ms=latency_ms(session(graph.path), test.audio, protocol),
         isa=cpu_isa(), cpu=cpu_name(), files=[graph.path], protocol=protocol.describe())
     if int8:
-        plan = plan_int8(graph, result.isa)
+        plan = plan_int8(graph, result.isa, float_frontend)
         indices = calibration_indices(len(train.labels))
         path = quantize_int8(graph.path, np.asarray(train.audio)[indices],
                              out / "model.int8.onnx", plan)

@@ -18,11 +18,12 @@ The choices, one place each:
 - operators: the ones with weights (Conv, Gemm, MatMul) and the ones that keep a tensor in
   int8 between them (Relu, Clip, MaxPool, AveragePool); everything else stays float between
   a DequantizeLinear and a QuantizeLinear;
-- the front-end: quantised only when nothing in it compresses its filterbank's output
-  (COMPRESSIONS: a log, a power law, a division, an angle). An 8-bit step before a log or a
-  PCEN's division is magnified where the values are small, so such a front-end stays in
-  float (its nodes are excluded) and the plan says which op kept it there; its output, the
-  network's input, is still quantised by the network's first layer.
+- the front-end: quantised only when nothing in it compresses or normalises its
+  filterbank's output (COMPRESSIONS: a log, a power law, a division, an angle, a LayerNorm).
+  An 8-bit step before a log or a PCEN's division is magnified where the values are small,
+  so such a front-end stays in float (its nodes are excluded) and the plan says which op
+  kept it there; its output, the network's input, is still quantised by the network's first
+  layer. `float_frontend` keeps any front-end float (`harness export --float-frontend`).
 The graph is first pre-processed (`quant_pre_process`: ONNX shape inference and onnxruntime's
 graph optimisations, which fold BatchNorm into the convolutions), as onnxruntime advises.
 """
@@ -46,8 +47,10 @@ COMPRESSIONS = {  # op type -> why a front-end holding it stays float
     "Log": "a log, which magnifies the 8-bit steps of small values",
     "Pow": "a power law (|X|^p, PCEN's root), steep near zero",
     "Sqrt": "a square root, steep near zero",
-    "Div": "a division by a signal-dependent value (dB scaling, PCEN's gain control)",
+    "Div": "a division by a signal-dependent value (PCEN's gain control, atan2's Im / Re)",
     "Atan": "a phase angle, discontinuous where the imaginary part changes sign",
+    "LayerNormalization": "a division by each frame's own spread, which magnifies quiet "
+                          "frames",
 }
 
 
@@ -74,14 +77,17 @@ class Int8Plan:
         return out
 
 
-def plan_int8(graph: ExportedGraph, isa: str) -> Int8Plan:
-    """The quantisation choices for `graph` on a CPU with instruction set `isa`."""
+def plan_int8(graph: ExportedGraph, isa: str, float_frontend: bool = False) -> Int8Plan:
+    """The quantisation choices for `graph` on a CPU with instruction set `isa`;
+    `float_frontend` keeps the front-end float even where the rule would quantise it."""
     x86 = is_x86(isa)
     found = next((op for op in graph.frontend_ops if op in COMPRESSIONS), None)
     frontend, reason, exclude = "int8", "", ()
     if found is not None:
         frontend, exclude = "float", graph.frontend_nodes
         reason = f"{found}: {COMPRESSIONS[found]}"
+    elif float_frontend:
+        frontend, exclude, reason = "float", graph.frontend_nodes, "on request"
     return Int8Plan(isa=isa, activations="uint8" if x86 else "int8",
                     reduce_range=x86 and not has_vnni(isa), frontend=frontend,
                     frontend_reason=reason, exclude=exclude)
@@ -113,7 +119,7 @@ def quantize_int8(fp32: str | Path, calibration: np.ndarray, out: str | Path,
     waves = np.asarray(calibration)
     waves = (waves / 32768.0 if waves.dtype == np.int16 else waves).astype(np.float32)
 
-    class Clips(CalibrationDataReader):
+    class Reader(CalibrationDataReader):
         def __init__(self) -> None:
             self.batches = iter([{INPUT: waves[i:i + batch]}
                                  for i in range(0, len(waves), batch)])
@@ -129,7 +135,7 @@ def quantize_int8(fp32: str | Path, calibration: np.ndarray, out: str | Path,
         # inference and the graph optimisations still run.
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
         quantize_static(
-            str(pre), str(out), Clips(), quant_format=QuantFormat.QDQ,
+            str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ,
             op_types_to_quantize=list(plan.ops), per_channel=plan.per_channel,
             reduce_range=plan.reduce_range, activation_type=kind[plan.activations],
             weight_type=kind[plan.weights], nodes_to_exclude=list(plan.exclude),
