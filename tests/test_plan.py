@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-from test_report import log_study
+from mlflow.tracking import MlflowClient
 from test_sweep import new_tracking_uri, tiny_experiment
 
 from harness.cli import main
@@ -16,6 +16,7 @@ from harness.errors import HarnessError
 from harness.report.power import replicates_needed
 from harness.sweep.experiment_file import load_experiment
 from harness.sweep.queue import SweepPlan, TrialQueue, fill_queue
+from harness.tracking.runs import Tracker
 
 QUICK_D = [0.05, 0.19, 0.08, 0.06, 0.17]  # log_power minus complex per seed, about quick's
 
@@ -58,19 +59,28 @@ def test_a_corrected_design_can_be_unreachable(capsys: pytest.CaptureFixture[str
 
 
 def test_plan_from_a_pilot(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A pilot of 10 trials logged through the sweep's Tracker, each 96 s long."""
     uri = new_tracking_uri(tmp_path)
-    acc = {"log_power": 0.75 + np.zeros(5), "complex": 0.75 - np.array(QUICK_D)}
-    log_study(uri, "quick", ["frontend", "seed"],
-              [({"frontend": fe, "seed": s}, "COMPLETE", float(a))
-               for fe, accs in acc.items() for s, a in enumerate(accs)], margin=0.05)
+    tracker = Tracker("quick", uri, searched=["frontend", "seed"], margin=0.05)
+    client = MlflowClient(uri)
+    for number, (fe, seed) in enumerate((fe, s) for s in range(5)
+                                        for fe in ("log_power", "complex")):
+        run = tracker.trial(number, {"frontend": fe, "seed": seed, "model": "seed_cnn",
+                                     "data.split": "official", "data.split_seed": 0})
+        run.log_metrics({"test_acc": 0.75 - QUICK_D[seed] * (fe == "complex"),
+                         "converged": 1.0})
+        run.finish("COMPLETE")
+        start = client.get_run(run.run_id).info.start_time
+        client.set_terminated(run.run_id, "FINISHED", end_time=start + 96_000)
+    tracker.close()
     out = plan(capsys, "quick", "--tracking-uri", uri)
     sd = np.std(QUICK_D, ddof=1)
     n = replicates_needed(sd, 0.05, 0.05, at_least=5)
+    minutes = (n - 5) * 2 * 96 / 2 / 60  # 2 trials a seed, 2 workers
     assert out[1].startswith(f"complex vs log_power: sd {sd:.4g} (pilot, 5 pairs); the "
                              "pilot's MDD ")
-    assert out[2].startswith(f"  to detect a difference of the margin: {n} replicates "
-                             f"({n - 5} more, about ")
-    assert " at 2 worker(s), " in out[2] and out[2].endswith(" s a trial)")
+    assert out[2] == (f"  to detect a difference of the margin: {n} replicates ({n - 5} more, "
+                      f"about {minutes:.0f} min at 2 worker(s), 96 s a trial)")
 
 
 def test_growing_seeds_extends_a_study(tmp_path: Path) -> None:

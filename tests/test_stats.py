@@ -180,6 +180,8 @@ def test_power_and_mdd_are_statsmodels_ttestpower_at_ratio_0() -> None:
                                                                                       0.05))
     # the strictest Holm step of 10 comparisons asks a larger difference than alpha alone
     assert minimum_detectable(0.01, 5, 0.005) > minimum_detectable(0.01, 5, 0.05)
+    # a far tail that scipy's noncentral t underflows to NaN counts as 0, not NaN
+    assert power_difference(0.02, 0.01, 20, 0.025) == pytest.approx(1.0, abs=1e-8)
     # the corrected test: the same power at sd x sqrt(1 + n r)
     assert minimum_detectable(0.01, 5, 0.05, 1 / 3) == pytest.approx(
         minimum_detectable(0.01, 5, 0.05) * math.sqrt(1 + 5 / 3))

@@ -49,7 +49,7 @@ def power_difference(delta: float, sd: float, n: int, alpha: float, ratio: float
         return float(delta != 0 and 2 / 2 ** n < alpha)
     df, nc = n - 1, abs(delta) / (sd * _se_factor(n, ratio))
     crit = sps.t.ppf(1 - alpha / 2, df)
-    return float(sps.nct.sf(crit, df, nc) + sps.nct.cdf(-crit, df, nc))
+    return float(_tail(sps.nct.sf(crit, df, nc)) + _tail(sps.nct.cdf(-crit, df, nc)))
 
 
 def power_equivalence(margin: float, sd: float, n: int, alpha: float, ratio: float = 0.0,
@@ -62,9 +62,14 @@ def power_equivalence(margin: float, sd: float, n: int, alpha: float, ratio: flo
         return float(abs(delta) < margin and 1 / 2 ** n < alpha)
     df, se = n - 1, sd * _se_factor(n, ratio)
     crit = sps.t.ppf(1 - alpha, df)
-    fail_lower = sps.nct.cdf(crit, df, (delta + margin) / se)
-    fail_upper = sps.nct.sf(-crit, df, (delta - margin) / se)
+    fail_lower = _tail(sps.nct.cdf(crit, df, (delta + margin) / se))
+    fail_upper = _tail(sps.nct.sf(-crit, df, (delta - margin) / se))
     return float(max(0.0, 1 - fail_lower - fail_upper))
+
+
+def _tail(p: float) -> float:
+    """A noncentral t tail probability; scipy returns NaN where a far tail underflows."""
+    return 0.0 if math.isnan(p) else float(p)
 
 
 def minimum_detectable(sd: float, n: int, alpha: float, ratio: float = 0.0,

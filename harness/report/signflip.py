@@ -20,6 +20,7 @@ the p-value is (1 + as extreme) / (1 + drawn), which never reaches 0 (Phipson & 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -42,14 +43,19 @@ def sign_flip_p(d: Sequence[float], alternative: str = "two-sided", *,
     if n == 0:
         return float("nan")
     if n <= EXACT_MAX_N:
-        bits = (np.arange(2 ** n)[:, None] >> np.arange(n)) & 1
-        signs = 1 - 2 * bits  # every pattern once, the observed one (all +1) included
-        sums = signs @ x
+        sums = _patterns(n) @ x
         return float(np.mean(_extreme(sums, x.sum(), alternative)))
     rng = np.random.default_rng(seed)
     signs = rng.choice(np.array([-1.0, 1.0]), size=(resamples, n))
     hits = int(np.sum(_extreme(signs @ x, x.sum(), alternative)))
     return (1 + hits) / (1 + resamples)
+
+
+@functools.cache
+def _patterns(n: int) -> np.ndarray:
+    """(2^n, n) float: every sign pattern once, the observed one (all +1) included."""
+    bits = (np.arange(2 ** n)[:, None] >> np.arange(n)) & 1
+    return (1 - 2 * bits).astype(float)
 
 
 def _extreme(sums: np.ndarray, observed: float, alternative: str) -> np.ndarray:
