@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import sys
 import tempfile
@@ -136,17 +137,21 @@ def main() -> int:
     base = args.base or Path(tempfile.mkdtemp(prefix="cluster-check-"))
     base.chmod(0o755)  # the postgres user walks through it to its data folder
     ok = True
-    if args.faults:
-        rows = run_faults(args.out, args.faults, base / "faults")
-        table = fault_table(rows)
-        (args.out / "faults.md").write_text(table + "\n")
-        print(table)
-        ok = all(r["lost"] == 0 and r["doubled"] == 0 and not r.get("running")
-                 and r.get("report same as one machine") for r in rows)
-    if not args.no_scale:
-        from cluster_scale import run_scale
+    try:
+        if args.faults:
+            rows = run_faults(args.out, args.faults, base / "faults")
+            table = fault_table(rows)
+            (args.out / "faults.md").write_text(table + "\n")
+            print(table)
+            ok = all(r["lost"] == 0 and r["doubled"] == 0 and not r.get("running")
+                     and r.get("report same as one machine") for r in rows)
+        if not args.no_scale:
+            from cluster_scale import run_scale
 
-        ok = run_scale(args.out, base / "scale") and ok
+            ok = run_scale(args.out, base / "scale") and ok
+    finally:
+        if args.base is None:
+            shutil.rmtree(base, ignore_errors=True)
     return 0 if ok else 1
 
 

@@ -139,9 +139,10 @@ class Machine:
                                     stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True)
 
-    def run(self, cmd: list[str], timeout: float = 120, **env: str) -> str:
+    def run(self, cmd: list[str], timeout: float = 120, cpus: str | None = None,
+            **env: str) -> str:
         """Run `cmd` on this machine to its end; its stdout (RuntimeError on failure)."""
-        out = subprocess.run(self.command(cmd), env=self.env(**env), capture_output=True,
+        out = subprocess.run(self.command(cmd, cpus), env=self.env(**env), capture_output=True,
                              text=True, timeout=timeout, check=False)
         if out.returncode:
             raise RuntimeError(f"{self.name}: {shlex.join(cmd)} exited {out.returncode}: "

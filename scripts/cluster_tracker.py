@@ -39,12 +39,16 @@ def pg_dir(cluster: Cluster) -> Path:
     return cluster.tracker.home / "pg"
 
 
-def as_postgres(cluster: Cluster, *cmd: str, timeout: float = 120) -> str:
-    return cluster.tracker.run(["runuser", "-u", "postgres", "--", *cmd], timeout=timeout)
+def as_postgres(cluster: Cluster, *cmd: str, timeout: float = 120,
+                cpus: str | None = None) -> str:
+    return cluster.tracker.run(["runuser", "-u", "postgres", "--", *cmd], timeout=timeout,
+                               cpus=cpus)
 
 
-def start_postgres(cluster: Cluster, max_connections: int = 100) -> None:
-    """Step 1 of the recipe: a server for the workers' network, its user and databases."""
+def start_postgres(cluster: Cluster, max_connections: int = 100,
+                   cpus: str | None = None) -> None:
+    """Step 1 of the recipe: a server for the workers' network, its user and databases;
+    `cpus`: the cores it runs on (taskset), inherited by every backend."""
     if not PG_BIN:
         raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
     bindir, pg = PG_BIN[-1].parent, pg_dir(cluster)
@@ -58,7 +62,7 @@ def start_postgres(cluster: Cluster, max_connections: int = 100) -> None:
               f"cat >> {data}/pg_hba.conf <<'EOF'\n{hba}EOF\n")
     as_postgres(cluster, "bash", "-c", script)
     as_postgres(cluster, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(pg / "server.log"),
-                "-w", "-t", "60", "start")
+                "-w", "-t", "60", "start", cpus=cpus)
     for sql in (f"CREATE USER harness WITH PASSWORD '{PASSWORD}';",
                 "CREATE DATABASE optuna OWNER harness;", "CREATE DATABASE mlflow OWNER harness;"):
         psql(cluster, sql)
