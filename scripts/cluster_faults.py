@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cluster_machines import MLFLOW_URL, OPTUNA_URL, REPO, Cluster, Machine, wait_until
 from cluster_tracker import MlflowServer, fill_artifacts, free_artifacts, psql
@@ -53,27 +53,40 @@ def sweep(w: Machine, name: str, log: str, *extra: str, knobs: Knobs | None = No
                     *stores, *extra], log=w.log(log), **(knobs or {}))
 
 
-def trials(cluster: Cluster, name: str) -> list[tuple[int, str, int, str]]:
-    """(number, state, epochs reported, host) of a study's trials, read straight from
-    Optuna's tables (psql: no Python start per poll)."""
+class Row(NamedTuple):
+    """A trial as the fault drivers poll it."""
+
+    number: int
+    state: str
+    epochs: int     # intermediate values reported
+    host: str       # the machine that claimed it ("" while WAITING)
+    duplicate: bool  # a copy two starting workers both queued, closed unrun
+
+
+def trials(cluster: Cluster, name: str) -> list[Row]:
+    """A study's trials read straight from Optuna's tables (psql: no Python start per poll)."""
     rows = psql(cluster, f"""SELECT t.number, t.state,
         (SELECT count(*) FROM trial_intermediate_values v WHERE v.trial_id = t.trial_id),
         coalesce((SELECT a.value_json::json->>'host' FROM trial_system_attributes a
-                  WHERE a.trial_id = t.trial_id AND a.key = 'harness.worker'), '')
+                  WHERE a.trial_id = t.trial_id AND a.key = 'harness.worker'), ''),
+        EXISTS (SELECT 1 FROM trial_user_attributes u
+                WHERE u.trial_id = t.trial_id AND u.key = 'harness.duplicate')
         FROM trials t JOIN studies s ON s.study_id = t.study_id
         WHERE s.study_name = '{name}' ORDER BY t.number""", db="optuna")
-    return [(int(n), s, int(e), h) for n, s, e, h in (r.split("|") for r in rows.split())]
+    return [Row(int(n), s, int(e), h, d == "t")
+            for n, s, e, h, d in (r.split("|") for r in rows.split())]
 
 
-def mid_trial(cluster: Cluster, name: str, host: str) -> tuple[int, str, int, str] | None:
+def mid_trial(cluster: Cluster, name: str, host: str) -> Row | None:
     """A RUNNING trial of `host` past its first epoch, once another machine has one too."""
     try:
         ts = trials(cluster, name)
     except RuntimeError:  # the study's tables are not made yet
         return None
-    if not any(h not in ("", host) for *_, h in ts):
+    if not any(t.host not in ("", host) for t in ts):
         return None
-    return next((t for t in ts if t[1] == "RUNNING" and t[2] >= 1 and t[3] == host), None)
+    return next((t for t in ts if t.state == "RUNNING" and t.epochs >= 1 and t.host == host),
+                None)
 
 
 def finish(procs: list[subprocess.Popen[bytes]], timeout: float = SWEEP_TIMEOUT_S) -> list[int]:
@@ -116,8 +129,8 @@ def kill(c: Cluster, name: str, procs: list[subprocess.Popen[bytes]],
     wait_until("w1 mid-trial", lambda: mid_trial(c, name, "w1") is not None, 600, step=0.5)
     t = mid_trial(c, name, "w1")
     n = w1.power_off()
-    return (f"w1 switched off (SIGKILL to its {n} processes) in trial {t[0] if t else '?'}, "
-            f"epoch {t[2] if t else '?'}", "")
+    return (f"w1 switched off (SIGKILL to its {n} processes) in trial {t.number if t else '?'}, "
+            f"epoch {t.epochs if t else '?'}", "")
 
 
 def partition(c: Cluster, name: str, procs: list[subprocess.Popen[bytes]],
@@ -131,7 +144,7 @@ def partition(c: Cluster, name: str, procs: list[subprocess.Popen[bytes]],
     time.sleep(down)
     c.link(w1, up=True)
     return (f"w1's link down {down:.0f} s (grace {grace:.0f} s) in trial "
-            f"{t[0] if t else '?'}, then up", "")
+            f"{t.number if t else '?'}, then up", "")
 
 
 def mlflow_restart(server: MlflowServer) -> Fault:
@@ -148,11 +161,13 @@ def disk_full(c: Cluster, name: str, procs: list[subprocess.Popen[bytes]],
               knobs: Knobs) -> tuple[str, str]:
     wait_until("w1 mid-trial", lambda: mid_trial(c, name, "w1") is not None, 600, step=0.5)
     df = fill_artifacts(c)
+
+    def failed() -> int:
+        return sum(t.state == "FAIL" and not t.duplicate for t in trials(c, name))
     wait_until("a trial failed on the full disk",
-               lambda: any(s == "FAIL" for _, s, _, _ in trials(c, name))
-               or all(p.poll() is not None for p in procs), 600, step=1)
-    failed = sum(s == "FAIL" for _, s, _, _ in trials(c, name))
+               lambda: failed() > 0 or all(p.poll() is not None for p in procs), 900, step=1)
+    n = failed()
     free_artifacts(c)
     finish(procs)
-    return (f"artifact disk filled ({' '.join(df.split()[1:5])}); {failed} trial(s) FAIL, "
+    return (f"artifact disk filled ({' '.join(df.split()[1:5])}); {n} trial(s) FAIL, "
             "disk freed", "`harness sweep --retry-failed` on w2")

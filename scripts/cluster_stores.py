@@ -9,6 +9,7 @@ The verdict, per grid point of the experiment (its `harness.key`):
   in MLflow.
 Failed attempts (a killed machine's trial, a trial failed on a full disk) are not doubles:
 they are FAIL in Optuna and FAILED in MLflow, and their retry is the point's one result.
+Nor are copies two starting workers both queued (`harness.duplicate`, closed unrun).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def dump(experiment: str, storage: str, tracking_uri: str) -> dict[str, Any]:
     keys = [f"{plan.fixed_id}:{json.dumps(p, sort_keys=True)}" for p in exp.grid()]
     trials = [{"number": t.number, "state": t.state.name, "key": t.user_attrs.get("harness.key"),
                "retry_of": t.user_attrs.get("harness.retry_of"),
+               "duplicate": bool(t.user_attrs.get("harness.duplicate")),
                "reason": t.user_attrs.get("fail_reason", ""),
                "host": (t.system_attrs.get("harness.worker") or {}).get("host")}
               for t in study.get_trials(deepcopy=False)
@@ -57,7 +59,7 @@ def verdict(d: dict[str, Any]) -> dict[str, Any]:
     running = ([f"trial {t['number']} {t['state']}" for t in d["trials"]
                 if t["state"] in ("RUNNING", "WAITING")]
                + [f"run {r['run_id']} RUNNING" for r in trial_runs if r["status"] == "RUNNING"])
-    failed = [t for t in d["trials"] if t["state"] == "FAIL"]
+    failed = [t for t in d["trials"] if t["state"] == "FAIL" and not t["duplicate"]]
     return {"points": len(d["keys"]), "lost": len(lost), "doubled": len(doubled),
             "running": running, "attempts": len(d["trials"]), "failed": len(failed),
             "fail_reasons": sorted({t["reason"].splitlines()[0][:120] if t["reason"] else "?"
