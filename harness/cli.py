@@ -15,7 +15,8 @@ from typing import Any
 
 from harness.errors import HarnessError
 
-SPLITS = ("official", "random")
+SPLITS = ("official", "random", "roles")  # `roles`: a data set's fixed speakers (fsdd)
+FOLD_SPLITS = (*SPLITS, "speaker_folds")  # harness.data.SPLITS: speaker_folds needs --folds
 TASKS = ("words30", "kws12", "kws35")  # harness.data.tasks.TASKS (not imported: no numpy here)
 TASK_HELP = ("words30: every word folder a class; kws12: yes,no,up,down,left,right,on,off,"
              "stop,go + _silence_ + _unknown_ (the official test tarball when beside the data);"
@@ -40,13 +41,14 @@ def parse_options(pairs: Sequence[str] | None, flag: str = "--set") -> dict[str,
 def _data_args(p: argparse.ArgumentParser, dataset_default: str = "synth_commands") -> None:
     p.add_argument("--dataset", default=dataset_default,
                    help="speech_commands_v0.01 | speech_commands_v0.02 | synth_commands | "
-                        "synth_commands_small "
+                        "synth_commands_small | fsdd "
                         "(default: %(default)s)")
     p.add_argument("--root", default=None,
                    help="a folder in the Speech Commands layout to use instead of the data folder")
     p.add_argument("--split", choices=SPLITS, default="official",
-                   help="official (speaker-disjoint lists) or random 60/20/20 "
-                        "(default: %(default)s)")
+                   help="official (the data set's lists; speaker-disjoint on Speech Commands),"
+                        " random 60/20/20, or roles (fsdd's dev speakers train, its test "
+                        "speakers test) (default: %(default)s)")
     p.add_argument("--split-seed", type=int, default=None,
                    help="seed of the random split (default: the --seed, so each replicate "
                         "draws its own split, as the sweep does)")
@@ -105,18 +107,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default=None, help="a folder in the Speech Commands layout")
     p.add_argument("--url", default=None,
                    help="where to download from: the archive's URL or a base folder URL "
-                        "(default: $HARNESS_SPEECH_COMMANDS_URL, else TensorFlow's bucket)")
+                        "(default: $HARNESS_SPEECH_COMMANDS_URL, else TensorFlow's bucket; "
+                        "fsdd: its archive as a URL, https or file://, or a path; default "
+                        "GitHub's)")
     p.add_argument("--sha256", default=None,
                    help="the archive's expected SHA-256 (default: the published one), or "
                         "'skip' to check only its length")
     p.add_argument("--skip-bad", action="store_true",
                    help="skip unreadable or malformed clips instead of stopping")
-    p.set_defaults(handler="harness.commands.data:prepare")
+    p.set_defaults(handler="harness.commands.data:download_and_decode")
     p = dsub.add_parser("info", help="clips per split and per label")
     p.add_argument("dataset", nargs="?", default=None)
     p.add_argument("--root", default=None)
-    p.add_argument("--split", choices=SPLITS, default="official")
+    p.add_argument("--split", choices=FOLD_SPLITS, default="official",
+                   help="official | random | roles (fsdd: dev speakers train, test speakers "
+                        "test) | speaker_folds (with --folds; --split-seed is the test fold)")
     p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--folds", type=int, default=None,
+                   help="the number of speaker folds of --split speaker_folds")
     p.add_argument("--task", choices=TASKS, default="words30", help=TASK_HELP)
     p.add_argument("--skip-bad", action="store_true")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -211,6 +219,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler="harness.commands.stream:stream")
 
+    p = sub.add_parser("export", help="a trained trial as one ONNX graph (front-end inside): "
+                                      "accuracy, bytes, latency, with --int8 too "
+                                      "(docs/export.md)")
+    p.add_argument("run_id", help="the trial's MLflow run id (it must have logged its model)")
+    p.add_argument("--int8", action="store_true",
+                   help="also quantise to int8 (static, calibrated on training clips) and "
+                        "measure that graph")
+    p.add_argument("--out", default=None,
+                   help="folder for model.onnx (and model.int8.onnx) (default: "
+                        "runs/export/RUN_ID)")
+    p.add_argument("--tracking-uri", default=None)
+    p.add_argument("--no-log", action="store_true", help="print only; log nothing to the run")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler="harness.commands.export:export")
+
     p = sub.add_parser("evaluate", help="test a trained trial on another data set or split; "
                                         "logged as a run beside the trial")
     p.add_argument("run_id", help="the trial's MLflow run id (it must have logged its model)")
@@ -222,8 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: the trial's for its own data, else official")
     p.add_argument("--split-seed", type=int, default=None)
     p.add_argument("--task", choices=TASKS, default=None, help="default: the trial's task")
-    p.add_argument("--part", choices=("test", "valid", "train", "all"), default="test",
-                   help="which clips (default: %(default)s; all: a folder without list files)")
+    p.add_argument("--part", choices=("test", "valid", "train", "dev", "all"), default="test",
+                   help="which clips (default: %(default)s; all: a folder without list files; "
+                        "on a data set with speaker roles (fsdd) test and dev are its test and "
+                        "dev speakers)")
     p.add_argument("--tracking-uri", default=None)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--no-log", action="store_true", help="print only; log no run")

@@ -39,13 +39,15 @@ class Info:
 
     family: a group its kind defines (front-ends: "magnitude" = phase discarded,
     "complex" = phase kept, "waveform"; models: "cnn", "resnet", ...); learns: whether
-    it has trainable parameters of its own (a front-end); source: paper or repository;
+    it has trainable parameters of its own (a front-end); log: its magnitude is
+    log-compressed (a front-end: dB or log1p); source: paper or repository;
     frontend and frontend_opts: the input a model is listed and costed on (its paper's),
     "" for the harness's default (`complex`, or `waveform` for a 1-D model).
     """
 
     family: str = ""
     learns: bool = False
+    log: bool = False
     source: str = ""
     frontend: str = ""  # a model's default input: the front-end its paper used ...
     frontend_opts: Mapping[str, Any] = field(default_factory=dict)  # ... and its options

@@ -13,7 +13,7 @@ benchmarks' there too); --work the data set, its cache, the Optuna journal and M
    Not speech: class k is a tone at 200 * 2**(k/6) Hz with its octave, random phase,
    level, onset and length, in white noise (seeded per word; `make_dataset`). The real set
    cannot be downloaded on the GPU machine; the timing needs only its shape.
-2. Decoding it into the harness's cache (`harness.data.prepare`), timed apart: a re-run of
+2. Decoding it into the harness's cache (`harness.data.cache_dataset`), timed apart: a re-run of
    a study finds its data decoded.
 3. The reference study (experiments/complex_vs_magnitude.toml's 7 front-ends, seed_cnn at
    full width and padding 0, recipe `as_ran`, random 60/20/20 split per replicate) at 3
@@ -108,7 +108,7 @@ frontend = {json.dumps(FRONTENDS)}
 
 def run(out: Path, work: Path, size: dict, workers: int, budget_s: float) -> dict:
     """Steps 1-3; returns (and writes to out/study.json) what `table` needs."""
-    from harness.data import prepare
+    from harness.data import cache_dataset
 
     out.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
@@ -120,7 +120,7 @@ def run(out: Path, work: Path, size: dict, workers: int, budget_s: float) -> dic
         (root / ".complete").touch()
     made = time.perf_counter() - start
     start = time.perf_counter()
-    cache = prepare("speech_commands_v0.01", root)
+    cache = cache_dataset("speech_commands_v0.01", root)
     decoded = time.perf_counter() - start
     n_train = len(cache.split_rows("random", 0)["train"])  # the same for every split seed
     print(f"data: {size['clips']} clips made in {made:.1f} s, decoded in {decoded:.1f} s",

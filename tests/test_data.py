@@ -10,7 +10,7 @@ import pytest
 from conftest import make_speech_commands
 
 from harness.cli import main
-from harness.data import DATASETS, SplitData, load_splits, prepare
+from harness.data import DATASETS, SplitData, cache_dataset, load_splits
 from harness.data.speech_commands import (
     WORDS_V001,
     label_of,
@@ -52,7 +52,7 @@ def test_official_split_equals_torchaudio(speech_commands: Path, messy: bool) ->
             lines = path.read_text().splitlines()
             path.write_text("".join(f"./{ln.replace('/', '//')}  \n" for ln in lines))
     ours = official_split(speech_commands)
-    cache = prepare(None, speech_commands)
+    cache = cache_dataset(None, speech_commands)
     rows = cache.split_rows("official")
     for split, subset in SUBSETS.items():
         theirs = torchaudio_subset(speech_commands, subset)
@@ -95,7 +95,7 @@ def test_random_split_of_a_folder(speech_commands: Path) -> None:
     assert parts == random_split(list(reversed(clips)), seed=0)  # order of input irrelevant
     assert sorted(c for p in parts.values() for c in p) == clips
     assert [len(p) for p in parts.values()] == [28, 9, 11]
-    cache = prepare(None, speech_commands)
+    cache = cache_dataset(None, speech_commands)
     rows = cache.split_rows("random", seed=0)
     assert {s: sorted(cache.paths[r] for r in rows[s]) for s in rows} == parts
 
@@ -134,7 +134,9 @@ def test_info_json(speech_commands: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["data", "info", "--root", str(speech_commands), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"dataset", "task", "test_set", "labels", "splits", "per_label",
-                        "balance"}
+                        "balance", "per_speaker", "roles"}
+    assert out["roles"] == {} and sum(out["per_speaker"][s]["train"] for s in out["per_speaker"]) \
+        == 32 and len(out["per_speaker"]) == 6
     assert out["task"] == "words30" and out["test_set"] == "testing_list.txt"
     assert out["labels"] == ["no", "off", "on", "yes"]
     assert out["splits"] == {"train": 32, "valid": 8, "test": 8}

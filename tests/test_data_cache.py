@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from harness.data import load_splits, prepare
+from harness.data import cache_dataset, load_splits
 from harness.data.cache import fingerprint, load_cache
 from harness.data.speech_commands import list_clips, official_split
 
@@ -28,7 +28,7 @@ def decode(path: Path) -> np.ndarray:
 
 
 def test_cached_clips_equal_soundfile(speech_commands: Path, harness_data_dir: Path) -> None:
-    cache = prepare(None, speech_commands)
+    cache = cache_dataset(None, speech_commands)
     assert cache.folder.is_relative_to(harness_data_dir / "cache")
     lengths = {sf.info(speech_commands / p).frames for p in cache.paths}
     assert min(lengths) < 16_000 < max(lengths) and 16_000 in lengths  # pad, cut and exact
@@ -49,19 +49,19 @@ def test_split_audio_matches_its_clips(speech_commands: Path) -> None:
 
 
 def test_cache_reused_while_unchanged(speech_commands: Path) -> None:
-    first = prepare(None, speech_commands)
+    first = cache_dataset(None, speech_commands)
     stat = os.stat(first.folder / "audio.npy")
-    second = prepare(None, speech_commands)
+    second = cache_dataset(None, speech_commands)
     assert second.folder == first.folder
     again = os.stat(second.folder / "audio.npy")
     assert (again.st_ino, again.st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)
 
 
 def test_cache_rebuilt_when_a_clip_changes(speech_commands: Path) -> None:
-    first = prepare(None, speech_commands)
+    first = cache_dataset(None, speech_commands)
     rel = first.paths[0]
     sf.write(speech_commands / rel, np.full(9_000, 0.25, np.float32), 16_000, subtype="PCM_16")
-    second = prepare(None, speech_commands)
+    second = cache_dataset(None, speech_commands)
     assert second.folder != first.folder and not first.folder.exists()  # old cache removed
     row = second.paths.index(rel)
     assert np.array_equal(second.audio[row], decode(speech_commands / rel))
@@ -69,11 +69,11 @@ def test_cache_rebuilt_when_a_clip_changes(speech_commands: Path) -> None:
 
 
 def test_cache_rebuilt_when_a_list_changes(speech_commands: Path) -> None:
-    first = prepare(None, speech_commands)
+    first = cache_dataset(None, speech_commands)
     valid = speech_commands / "validation_list.txt"
     lines = valid.read_text().splitlines()
     valid.write_text("".join(f"{ln}\n" for ln in lines[1:]))  # first clip back to training
-    second = prepare(None, speech_commands)
+    second = cache_dataset(None, speech_commands)
     assert second.folder != first.folder
     rows = second.split_rows("official")
     assert lines[0] in [second.paths[r] for r in rows["train"]]
@@ -81,10 +81,10 @@ def test_cache_rebuilt_when_a_list_changes(speech_commands: Path) -> None:
 
 
 def test_damaged_cache_is_rebuilt(speech_commands: Path) -> None:
-    first = prepare(None, speech_commands)
+    first = cache_dataset(None, speech_commands)
     (first.folder / "audio.npy").write_bytes(b"\x93NUMPY garbage")
     assert load_cache(first.folder) is None
-    second = prepare(None, speech_commands)
+    second = cache_dataset(None, speech_commands)
     assert second.folder == first.folder and second.audio.shape == (48, 16_000)
     assert list(first.folder.parent.iterdir()) == [first.folder]  # the damaged one is gone
 
@@ -93,13 +93,13 @@ def test_interrupted_build_never_loads(speech_commands: Path, harness_data_dir: 
     # A FIFO named like a clip: opening it blocks, so the build stops midway for certain.
     fifo = speech_commands / "yes" / "zzzzzzzz_nohash_0.wav"
     os.mkfifo(fifo)
-    code = f"from harness.data import prepare; prepare(None, {str(speech_commands)!r})"
+    code = f"from harness.data import cache_dataset; cache_dataset(None, {str(speech_commands)!r})"
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
     try:
         deadline = time.monotonic() + 60
         while not list(harness_data_dir.glob("cache/*/.tmp-*/audio.npy")):
-            assert proc.poll() is None, "prepare ended instead of blocking on the FIFO"
-            assert time.monotonic() < deadline, "prepare never started decoding"
+            assert proc.poll() is None, "cache_dataset ended instead of blocking on the FIFO"
+            assert time.monotonic() < deadline, "cache_dataset never started decoding"
             time.sleep(0.05)
     finally:
         proc.kill()
@@ -111,6 +111,6 @@ def test_interrupted_build_never_loads(speech_commands: Path, harness_data_dir: 
     assert load_cache(tmp) is None
 
     fifo.unlink()
-    cache = prepare(None, speech_commands)  # builds anew and removes the dead temp folder
+    cache = cache_dataset(None, speech_commands)  # builds anew and removes the dead temp folder
     assert [p.name for p in key_dir.iterdir()] == [cache.folder.name]
     assert cache.audio.shape == (48, 16_000)

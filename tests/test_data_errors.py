@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from harness.cli import main
-from harness.data import load_splits, prepare
+from harness.data import cache_dataset, load_splits
 from harness.errors import HarnessError
 
 
@@ -52,7 +52,7 @@ def test_bad_clip_stops_prepare(kind: str, speech_commands: Path,
     write, reason = BAD[kind]
     write(speech_commands / "yes" / "bad00000_nohash_0.wav")
     with pytest.raises(HarnessError, match=f"1 bad clip.*yes/bad00000_nohash_0.wav: .*{reason}"):
-        prepare(None, speech_commands)
+        cache_dataset(None, speech_commands)
     code, out, err = run(["data", "prepare", "--root", str(speech_commands)], capsys)
     assert code == 2 and out == ""
     assert err.startswith("error: 1 bad clip(s) of 49") and "--skip-bad" in err
@@ -78,7 +78,7 @@ def test_many_bad_clips_are_counted_not_all_listed(speech_commands: Path) -> Non
     for i in range(8):
         junk(speech_commands / "on" / f"bad0000{i}_nohash_0.wav")
     with pytest.raises(HarnessError, match=r"8 bad clip.* and 3 more") as info:
-        prepare(None, speech_commands)
+        cache_dataset(None, speech_commands)
     assert str(info.value).count("unreadable") == 5
 
 
@@ -87,9 +87,9 @@ def test_all_clips_bad(tmp_path: Path) -> None:
         (tmp_path / word).mkdir()
         junk(tmp_path / word / "bad00000_nohash_0.wav")
     with pytest.raises(HarnessError, match="2 bad clip"):
-        prepare(None, tmp_path)
+        cache_dataset(None, tmp_path)
     with pytest.raises(HarnessError, match="no readable clips"):
-        prepare(None, tmp_path, skip_bad=True)
+        cache_dataset(None, tmp_path, skip_bad=True)
 
 
 def test_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

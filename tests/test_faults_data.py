@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from harness.cli import main
-from harness.data import load_splits, prepare
+from harness.data import cache_dataset, load_splits
 from harness.errors import HarnessError
 
 
@@ -41,26 +41,26 @@ def test_word_folder_without_clip_names_is_named(speech_commands: Path) -> None:
     (speech_commands / "up").mkdir()
     sf.write(speech_commands / "up" / "take1.wav", np.zeros(16_000, np.float32), 16_000)
     with pytest.raises(HarnessError, match=r"up holds no clips.*SPEAKER_nohash_N"):
-        prepare(None, root=speech_commands)
+        cache_dataset(None, root=speech_commands)
 
 
 def test_broken_link_as_word_folder(speech_commands: Path) -> None:
     (speech_commands / "go").symlink_to(speech_commands.parent / "gone")
     with pytest.raises(HarnessError, match=r"go is a broken link"):
-        prepare(None, root=speech_commands)
+        cache_dataset(None, root=speech_commands)
 
 
 def test_named_data_set_with_an_empty_word_folder(speech_commands: Path) -> None:
     """With a dataset name too, the error names the folder rather than a word list diff."""
     (speech_commands / "zero").mkdir()
     with pytest.raises(HarnessError, match="zero holds no clips"):
-        prepare(None, root=speech_commands)
+        cache_dataset(None, root=speech_commands)
 
 
 def test_noise_and_hidden_folders_are_not_words(speech_commands: Path) -> None:
     (speech_commands / ".cache").mkdir()
     (speech_commands / "_unknown_").mkdir()
-    assert prepare(None, root=speech_commands).labels == ["no", "off", "on", "yes"]
+    assert cache_dataset(None, root=speech_commands).labels == ["no", "off", "on", "yes"]
 
 
 def test_unreadable_word_folder(speech_commands: Path) -> None:

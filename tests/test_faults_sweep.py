@@ -18,7 +18,7 @@ from harness import report as rp
 from harness.cli import main
 from harness.sweep.experiment_file import load_experiment
 from harness.sweep.faults import MAX_RETRY, FirstFailures
-from harness.sweep.queue import Study, SweepPlan, prepare
+from harness.sweep.queue import SweepPlan, TrialQueue, fill_queue
 from harness.tracking.runs import Tracker
 
 pytestmark = pytest.mark.slow
@@ -91,6 +91,8 @@ def test_first_trials_failing_alike_stop_the_sweep(tmp_path: Path, tracking_uri:
     assert "--retry-failed" in lines[-1] and "Traceback" not in err
     states = sorted(t.state.name for t in load_study(tmp_path).trials)
     assert states == ["FAIL", "FAIL", "FAIL", "WAITING"]
+    _, children = runs(tracking_uri)  # a NaN loss (DivergedError, matched by type): tagged
+    assert [r.data.tags["diverged"].startswith("DivergedError") for r in children] == [True] * 3
 
 
 def test_first_failures_rule() -> None:
@@ -114,23 +116,23 @@ def test_retry_failed_requeues_fail_trials(tmp_path: Path, tracking_uri: str,
     exp = tiny_experiment(tmp_path, epochs=1, seeds="[0]")
     monkeypatch.chdir(tmp_path)
     plan = SweepPlan.create(load_experiment(exp), None, tracking_uri)
-    prepare(plan)
-    study = Study(plan)
-    trial = study.claim()
+    fill_queue(plan)
+    queue = TrialQueue(plan)
+    trial = queue.claim()
     assert trial is not None
-    point = study.frozen(trial.number).system_attrs["fixed_params"]
+    point = queue.frozen(trial.number).system_attrs["fixed_params"]
     run = Tracker("tiny", tracking_uri).trial(trial.number, plan.experiment.params(point),
                                               tags={"harness.key": trial.user_attrs[
                                                   "harness.key"]})
     run.finish("FAIL", "OutOfMemoryError: CUDA")
-    assert study.fail(trial.number, "OutOfMemoryError: CUDA")
+    assert queue.fail(trial.number, "OutOfMemoryError: CUDA")
     code, err = sweep(exp, tracking_uri, capsys)
     assert code == 0 and "1 complete, 1 fail" in err
     code, err = sweep(exp, tracking_uri, capsys)
     assert code == 0 and "2 trials finished, 0 to run" in err  # FAIL is not re-run
     code, err = sweep(exp, tracking_uri, capsys, "--retry-failed")
     assert code == 0 and "1 to run" in err and "2 complete" in err
-    states = sorted(t.state.name for t in Study(plan).trials())
+    states = sorted(t.state.name for t in TrialQueue(plan).trials())
     assert states == ["COMPLETE", "COMPLETE"]
     retry = [t for t in load_study(tmp_path).trials if "harness.retry_of" in t.user_attrs]
     assert [t.user_attrs["harness.retry_of"] for t in retry] == [trial.number]
@@ -141,13 +143,13 @@ def test_retry_failed_requeues_fail_trials(tmp_path: Path, tracking_uri: str,
 KILL_ME = """
 import os, signal, sys
 from harness.sweep.experiment_file import load_experiment
-from harness.sweep.queue import Study, SweepPlan
+from harness.sweep.queue import SweepPlan, TrialQueue
 from harness.tracking.runs import Tracker
 plan = SweepPlan.create(load_experiment(sys.argv[1]), None, sys.argv[2])
-study = Study(plan)
+queue = TrialQueue(plan)
 tracker = Tracker("tiny", sys.argv[2])
-study.recover(tracker)
-trial = study.claim()
+queue.recover(tracker)
+trial = queue.claim()
 if trial is None:
     sys.exit(3)
 tracker.trial(trial.number, {"frontend": "complex", "model": "seed_cnn"})
@@ -162,7 +164,7 @@ def test_a_trial_that_kills_its_worker_every_time_ends_fail(tmp_path: Path,
     exp = tiny_experiment(tmp_path, epochs=1, space='frontend = ["complex"]', seeds="[0]")
     os.chdir(tmp_path)  # the journal goes under runs/ here
     try:
-        prepare(SweepPlan.create(load_experiment(exp), None, tracking_uri))
+        fill_queue(SweepPlan.create(load_experiment(exp), None, tracking_uri))
         for _ in range(1 + MAX_RETRY):
             out = subprocess.run([sys.executable, "-c", KILL_ME, str(exp), tracking_uri],
                                  cwd=tmp_path, env=env(), capture_output=True, timeout=120)

@@ -30,7 +30,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import harness
 import harness.training.loop as train_mod
 from harness.training.device import DeviceClips
-from harness.training.loop import _evaluate, prepare, train_epoch
+from harness.training.loop import _evaluate, move_to_device, train_epoch
 from harness.training.recipes import build_optimizer
 
 HARNESS = str(Path(harness.__file__).parent)
@@ -80,7 +80,7 @@ def pass_runner(clips, device: str, batch: int) -> tuple[Callable[[int], None],
     """(train(steps), evaluate(n_clips)) on a tiny pipeline, one warm-up pass done."""
     frontend, model = build()
     config = cfg(batch_size=batch, device=device)
-    dev = prepare(model, frontend, config)
+    dev = move_to_device(model, frontend, config)
     optimizer, scheduler = build_optimizer(model.parameters(), config.resolved, 1000)
     generator = torch.Generator().manual_seed(0)
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from harness.data import load_splits, prepare
+from harness.data import cache_dataset, load_splits
 from harness.tracking import lineage, ui_view
 from harness.tracking.logged_model import load_pipeline, model_id_of
 from harness.tracking.runs import Tracker
@@ -36,8 +36,8 @@ def test_summary_metric_keys_are_mlflow_keys() -> None:
 def test_content_digest_is_of_the_content_and_kept(tmp_path: Path) -> None:
     from conftest import make_speech_commands
 
-    a = prepare(None, make_speech_commands(tmp_path / "a", speakers=2))
-    b = prepare(None, make_speech_commands(tmp_path / "b", speakers=2))  # same clips elsewhere
+    a = cache_dataset(None, make_speech_commands(tmp_path / "a", speakers=2))
+    b = cache_dataset(None, make_speech_commands(tmp_path / "b", speakers=2))  # same, elsewhere
     digest = lineage.content_digest(a.folder)
     assert len(digest) == 20 and digest == lineage.content_digest(b.folder)
     assert (a.folder / lineage.DIGEST_FILE).read_text().strip() == digest
@@ -47,7 +47,7 @@ def test_content_digest_is_of_the_content_and_kept(tmp_path: Path) -> None:
 def swept(tiny_study: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """The session's tiny study, with its data folder (and so its decoded cache)."""
     monkeypatch.setenv("HARNESS_DATA_DIR", str(tiny_study["data_dir"]))
-    return {**tiny_study, "cache": prepare(None, tiny_study["root"])}
+    return {**tiny_study, "cache": cache_dataset(None, tiny_study["root"])}
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ from harness import report as rp
 from harness.cli import main
 from harness.commands.report import experiment_name
 from harness.errors import HarnessError
-from harness.report import figures
+from harness.report import figures, finding
 from harness.tracking.runs import DEFAULT_MARGIN, Tracker
 
 LABELS = ["no", "off", "on", "yes"]
@@ -149,7 +149,7 @@ def test_comparison_table_means_intervals_and_counts(store: str) -> None:
 def test_finding_every_complex_magnitude_pair_and_its_numbers(store: str) -> None:
     study = rp.load("exp", store)
     assert study.margin == DEFAULT_MARGIN  # no harness.margin tag
-    fnd = rp.finding(study).set_index("b")
+    fnd = finding.table(study).set_index("b")
     assert list(fnd.index) == ["log_mel", "log_power", "mel", "mfcc", "power"]
     assert set(fnd["a"]) == {"complex"}
     expected = {"power": "better", "mel": "worse", "log_power": "equivalent",
@@ -182,7 +182,8 @@ def test_finding_every_complex_magnitude_pair_and_its_numbers(store: str) -> Non
 
 
 def test_mcnemar_per_seed_on_the_logged_predictions(store: str) -> None:
-    judged = {j.comparison.b: j for j in rp.judge(rp.load("exp", store))}
+    study = rp.load("exp", store)
+    judged = {j.comparison.b: j for j in finding.judged(study)}
     m = judged["power"].mcnemar.set_index("pair")
     assert list(m.index) == [f"seed={s}" for s in range(5)]
     ref = mcnemar([[32, 6], [1, 1]], exact=True)  # seed 0: clip 0 wrong on both sides
@@ -191,7 +192,7 @@ def test_mcnemar_per_seed_on_the_logged_predictions(store: str) -> None:
     assert m.loc["seed=1", "p_value"] == pytest.approx(2 / 2 ** 10, abs=1e-15)
     assert m.loc["seed=4", "note"] == "no test_predictions.csv" and pd.isna(
         m.loc["seed=4", "p_value"])
-    fnd = rp.finding_table(list(judged.values())).set_index("b")
+    fnd = finding.table(study, list(judged.values())).set_index("b")
     assert fnd.loc["power", "mcnemar"] == "1 of 4 pairs p < 0.05 (1 favour `complex`)"
     assert fnd.loc["mel", "mcnemar"] == "not testable: no test_predictions.csv"
 
@@ -211,7 +212,7 @@ def test_verdict_lines_are_plain_strings(store: str) -> None:
 
 def test_an_unconverged_trial_withholds_the_verdict(store: str) -> None:
     study = rp.load("unconverged", store)
-    row = rp.finding(study).iloc[0]
+    row = finding.table(study).iloc[0]
     assert (row["a"], row["b"], row["pairs"], row["unconverged"]) == ("complex", "power", 5, 1)
     assert row["p_holm"] < 0.05  # the difference is clear, but not a verdict
     assert row["verdict_text"].startswith(
@@ -314,6 +315,19 @@ def test_missing_experiment_store_or_trials(store: str, tmp_path: Path) -> None:
     with pytest.raises(HarnessError, match=r"experiment 'quick': no MLflow store"):
         rp.load("quick", f"sqlite:///{missing}")
     assert not missing.exists()  # reading never creates a store
+
+
+def test_artifact_reads_fail_loudly_on_a_broken_store(store: str, tmp_path: Path) -> None:
+    """Only "no such artifact" reads as missing; a store that cannot be read names the run."""
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(Path(store.removeprefix("sqlite:///")).read_bytes())
+    study = rp.load("exp", f"sqlite:///{copy}")
+    run = study.runs[study.runs["frontend"] == "mel"]["run_id"].iloc[0]
+    assert rp.predictions(study, run) is None  # mel logged no test_predictions.csv
+    copy.write_bytes(b"not a database" * 100)
+    with pytest.raises(HarnessError, match=f"run {run}: cannot read its artifact "
+                                           "test_predictions.csv from sqlite:///"):
+        rp.predictions(study, run)
 
 
 def test_experiment_name_from_a_file(tmp_path: Path) -> None:

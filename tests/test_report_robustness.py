@@ -62,7 +62,7 @@ def test_conditions_and_table(store: str) -> None:
                                     "robust_shift_200ms_acc", "robust_snr_20db_acc",
                                     "robust_snr_10db_acc", "robust_snr_5db_acc",
                                     "robust_snr_0db_acc"]
-    table = rr.robustness_table(study)
+    table = rr.table(study)
     assert len(table) == 2 * 9 and set(table["n"]) == {5}
     row = table[(table["frontend"] == "log_mel") & (table["metric"] == "robust_snr_5db_acc")]
     expected = t_interval([accuracy("log_mel", "robust_snr_5db_acc", s) for s in SEEDS])

@@ -17,6 +17,9 @@ from statsmodels.stats.weightstats import ttost_paired
 
 from harness import report as rp
 from harness.errors import HarnessError
+from harness.frontends import FRONTENDS
+from harness.report import finding
+from harness.report.blocks import Paragraph
 from harness.report.stats import (
     BOOTSTRAP_RESAMPLES,
     PairedStats,
@@ -274,7 +277,7 @@ def test_withheld_on_constructed_run_tables(tmp_path: Path) -> None:
 
     def verdict(*runs: list[dict], margin: float = 0.005) -> str:
         study = constructed(tmp_path, [r for rs in runs for r in rs], margin)
-        return rp.finding(study)["verdict_text"].item()
+        return finding.table(study)["verdict_text"].item()
 
     p = sps.ttest_rel(a, b).pvalue  # a family of one: Holm p = p
     assert verdict(rows("complex", a), rows("power", b)) == (
@@ -318,7 +321,7 @@ def test_withheld_on_constructed_run_tables(tmp_path: Path) -> None:
 def test_mcnemar_needs_one_test_set(tmp_path: Path) -> None:
     runs = [*rows("complex", [0.9] * 5), *rows("power", [0.8] * 5)]
     runs[5]["data.split_seed"] = "7"  # power seed 0 drew another random split
-    judged = rp.judge(constructed(tmp_path, runs))
+    judged = finding.judged(constructed(tmp_path, runs))
     notes = judged[0].mcnemar["note"].tolist()
     assert notes == ["different test sets (data or split differ)"] + \
         ["no test_predictions.csv"] * 4
@@ -330,3 +333,13 @@ def test_margin_tag_must_be_a_positive_number() -> None:
     assert rp.study_margin(pd.DataFrame({"tags.x": ["y"]}), "x") == DEFAULT_MARGIN
     with pytest.raises(HarnessError, match=r"harness\.margin"):
         rp.study_margin(pd.DataFrame({"tags.harness.margin": ["half a point"]}), "x")
+
+
+def test_no_pair_names_the_complex_family_from_the_registry(tmp_path: Path) -> None:
+    study = constructed(tmp_path, [*rows("power", [0.9] * 5), *rows("mel", [0.8] * 5)])
+    assert rp.judge(study) == []
+    text = " ".join(b.text for b in finding.blocks(study, pd.DataFrame(), [])
+                    if isinstance(b, Paragraph))
+    kept = [fe for fe in FRONTENDS.list() if FRONTENDS.info(fe).family == "complex"]
+    assert "learned_stft" in kept  # a complex-family entry no list in the report names
+    assert f"(phase kept: {', '.join(f'`{fe}`' for fe in kept)})" in text

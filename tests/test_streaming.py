@@ -217,3 +217,22 @@ def test_experiment_file_stream_table(tmp_path: Path) -> None:
     assert exp.identity == load_experiment(plain).identity  # evaluation does not fork a study
     with pytest.raises(HarnessError, match=r"bad\.toml: \[stream\]: unknown key 'secs'"):
         load_experiment(bad)
+
+
+def test_streaming_and_comparison_macs_agree_for_an_stft_frontend() -> None:
+    """One MAC count (harness.models.cost.count_macs): a stream's clip MACs are the
+    comparison table's, FFTs included (the `complex` front-end is an FFT and nothing else)."""
+    from harness.models import build_pipeline
+    from harness.models.classifier import Classifier
+    from harness.models.cost import cost
+    from harness.streaming.cost import streaming_cost
+
+    opts = {"n_fft": 160, "win_length": 160, "hop_length": 200}  # quick.toml's
+    fe, model = build_pipeline("complex", "seed_cnn", 5, frontend_opts=opts,
+                               model_opts={"width": 0.25})
+    table = cost(fe, model)
+    # 81 frames' real FFTs of 160 points, 5 n log2 n / 2 FLOPs each, a MAC = 2 FLOPs
+    assert table.frontend_macs == int(81 * 5 * 160 * math.log2(160) / 2) // 2
+    stream = streaming_cost(Classifier(fe, model), hop=8000, seconds=1.5, batch=4)
+    assert stream.clip_macs == table.macs
+    assert stream.macs_per_audio_s == table.macs * 2  # a window every 0.5 s

@@ -18,6 +18,7 @@ from test_sweep import new_tracking_uri
 
 from harness import report as rp
 from harness.report import streaming as rs
+from harness.report.blocks import Bullets, Figure, Heading, Paragraph, Table
 from harness.streaming.metrics import DET_COLUMNS
 
 COMPLEX = np.array([0.10, 0.12, 0.08, 0.11, 0.09])
@@ -56,7 +57,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> rp.Study:
 
 
 def test_table_has_intervals_over_seeds(study: rp.Study) -> None:
-    table = rs.stream_table(study)
+    table = rs.table(study)
     assert list(table["config"]) == ["complex", "power"]  # lowest FRR first
     for _, row in table.iterrows():
         mean, low, high = t_interval(FRR[row["config"]])
@@ -77,16 +78,16 @@ def test_verdict_on_detection_rate_follows_accuracy_rules(study: rp.Study) -> No
 
 def test_section_blocks_and_det_bands(study: rp.Study) -> None:
     blocks = rs.blocks(study, rp.comparison_table(study))
-    kinds = [b[0] for b in blocks]
-    assert kinds == ["h2", "p", "table", "p", "ul", "fig"]
-    assert blocks[4][1][0].startswith("complex vs power: better (a − b = +0.1000")
+    kinds = [type(b) for b in blocks]
+    assert kinds == [Heading, Paragraph, Table, Paragraph, Bullets, Figure]
+    assert blocks[4].items[0].startswith("complex vs power: better (a − b = +0.1000")
     curves = rs.stream_curves(study)
     assert curves["run_id"].nunique() == 10
     # each run's envelope: 1.0 below 0.5 FA/h, its FRR from 0.5 FA/h on
     at1 = curves[np.isclose(curves["fa_per_hour"], 1.0)].groupby("config")["frr"].mean()
     assert at1["complex"] == pytest.approx(np.mean(FRR["complex"]))
     assert (curves.loc[curves["fa_per_hour"] < 0.5, "frr"] == 1.0).all()
-    assert blocks[5][2][:4] == b"\x89PNG"
+    assert blocks[5].png[:4] == b"\x89PNG"
 
 
 def test_no_stream_metrics_no_section(tmp_path: Path) -> None:

@@ -175,7 +175,13 @@ def test_failing_trial_is_recorded_and_the_sweep_goes_on(
     _, children = runs(tracking_uri)
     by_state = sorted((r.data.tags["state"], r.info.status) for r in children)
     assert by_state == [("COMPLETE", "FINISHED")] * 2 + [("FAIL", "FAILED")] * 2
-    assert all(r.data.tags["fail_reason"] for r in children if r.data.tags["state"] == "FAIL")
+    client = MlflowClient(tracking_uri=tracking_uri)
+    for run in (r for r in children if r.data.tags["state"] == "FAIL"):
+        # the whole traceback kept as an artifact; its last line is the reason
+        path = client.download_artifacts(run.info.run_id, "traceback.txt", str(tmp_path))
+        lines = Path(path).read_text().strip().splitlines()
+        assert lines[0].startswith("Traceback") and "harness/frontends" in "".join(lines)
+        assert lines[-1].endswith(run.data.tags["fail_reason"])
 
 
 def test_median_pruner_stops_hopeless_trials(

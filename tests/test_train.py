@@ -368,6 +368,32 @@ def test_train_command_json(sc_root, tmp_path, capsys):
     assert set(torch.load(ckpt, weights_only=True)["model"]) > {"classifier.4.weight"}
 
 
+def test_train_command_flags_a_diverged_run(sc_root, tmp_path, capsys):
+    """--lr 1e3 ended at chance with a test loss of 1e10 and exit 0 ("NOT converged"), while a
+    sweep tags the same run `diverged`: both judge it now (harness.training.trial)."""
+    ckpt = tmp_path / "w.pt"
+    argv = ["train", "--root", sc_root, "--frontend", "log_power", "--frontend-opt",
+            "hop_length=400", "--model-opt", "width=0.125", "--model-opt", "padding=1",
+            "--epochs", "1", "--batch-size", "16", "--device", "cpu", "--lr", "1e3",
+            "--checkpoint", str(ckpt), "--json"]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert "above 10 x the chance level" in json.loads(out)["diverged"]
+    assert err.splitlines()[-1].startswith("error: training diverged: test loss ")
+    assert "DIVERGED" in err and not ckpt.exists()
+
+
+def test_train_config_keeps_recipe_keys_as_recipe_has_them():
+    """TrainConfig spells each recipe key again (for its type hints): the two agree, in
+    order, each `<Recipe's type> | None = None`."""
+    from harness.training.recipes import RECIPE_KEYS, Recipe
+
+    recipe = {f.name: f.type for f in dataclasses.fields(Recipe)}
+    fields = [f for f in dataclasses.fields(TrainConfig) if f.name in recipe]
+    assert [f.name for f in fields] == list(RECIPE_KEYS)
+    assert all(f.type == f"{recipe[f.name]} | None" and f.default is None for f in fields)
+
+
 def test_train_command_errors(sc_root, capsys):
     base = ["train", "--root", sc_root, "--epochs", "1"]
     assert main([*base, "--device", "tpu"]) == 2

@@ -3,12 +3,15 @@
     python -m harness evaluate 3f2a... --root ~/my_recordings --part all
     python -m harness evaluate 3f2a... --dataset speech_commands_v0.02 --json
     python -m harness evaluate 3f2a...                  # its own test split again
+    python -m harness evaluate 3f2a... --dataset fsdd --part dev    # FSDD's dev speakers
 
 The pipeline is the MLflow model the trial logged (harness/logged_model.py `load_pipeline`,
 the one way in, as `harness stream`). Without --root or --dataset the data is the trial's
 own (its `data.*` params); --split, --split-seed and --task default to the trial's for its
 own data, to official / 0 / the trial's task for another (`--part all`, every clip: the
-random split, so a folder of one's own needs no list files). Words are matched by name
+random split, so a folder of one's own needs no list files). A named data set with fixed
+speaker roles (fsdd) defaults to its `roles` split: `--part test` is its test speakers,
+`--part dev` its dev speakers (the roles split's train and valid). Words are matched by name
 (harness/evaluation.py): a word the model never learned is an error naming it. The result
 is logged as an evaluation run beside the trial (`--no-log` to only print it).
 """
@@ -16,30 +19,37 @@ is logged as an evaluation run beside the trial (`--no-log` to only print it).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
-from typing import Any
 
-from harness.commands.stream import data_params, find_run, load_data
+from harness.commands.stream import find_run
 from harness.console import console
+from harness.data.spec import DataSpec
 from harness.errors import HarnessError
 
 
-def eval_params(args: argparse.Namespace, trial: dict[str, str]) -> dict[str, Any]:
-    """The `data.*` values to evaluate on: the trial's, with the flags over them."""
-    own = data_params(trial)
-    if args.root is None and args.dataset is None:
-        out = dict(own)
-    else:
-        out = {"data.dataset": args.dataset, "data.root": args.root,
-               "data.split": "official", "data.split_seed": 0, "data.task": own["data.task"]}
+def eval_spec(args: argparse.Namespace, trial: dict[str, str]) -> DataSpec:
+    """The data to evaluate on: the trial's (its `data.*` params), with the flags over it.
+
+    Another named data set with speaker roles (fsdd) is tested in its `roles` split, so
+    `--part test` is its test speakers and `--part dev` its dev speakers."""
+    from harness.data import SPEAKER_ROLES
+
+    own = DataSpec.from_params(trial)
+    split = "roles" if args.dataset in SPEAKER_ROLES else "official"
+    spec = own if args.root is None and args.dataset is None else DataSpec(
+        dataset=args.dataset, root=args.root, split=split, split_seed=0, task=own.task)
     if args.part == "all":  # every clip whatever the split: a folder needs no list files
-        out["data.split"] = "random"
-    for key, flag in (("data.split", args.split), ("data.split_seed", args.split_seed),
-                      ("data.task", args.task)):
-        if flag is not None:
-            out[key] = flag
-    return out
+        spec = dataclasses.replace(spec, split="random")
+    flags = {"split": args.split, "split_seed": args.split_seed, "task": args.task}
+    spec = dataclasses.replace(spec, **{k: v for k, v in flags.items() if v is not None})
+    if args.part == "dev" and spec.split != "roles":
+        raise HarnessError(f"--part dev is the dev speakers of a data set with speaker roles "
+                           f"({', '.join(SPEAKER_ROLES)}), in its roles split; the split here "
+                           f"is {spec.split}: give --dataset {next(iter(SPEAKER_ROLES))}"
+                           " or --split roles")
+    return spec
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -56,8 +66,9 @@ def evaluate(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep stderr clean
     pipeline = load_pipeline(client, args.run_id)
-    params = eval_params(args, run.data.params)
-    data = load_data(params)
+    spec = eval_spec(args, run.data.params)
+    params = spec.params()
+    data = spec.load()
     mapping = label_map(pipeline.labels, data.labels, args.run_id)
     clips = clips_of(data, args.part)
     result = evaluate_on(pipeline, clips, data.labels, mapping, str(device))

@@ -5,11 +5,10 @@
 
 The pipeline (front-end and network as one module) is the MLflow model the trial's run
 logged (harness/logged_model.py `load_pipeline`); that is the one way in.
-The data set is the run's own (params `data.dataset`, `data.root`, `data.split`,
-`data.split_seed`, and `data.task` where logged), so the stream is cut from the same
-test split the trial was tested on. The result goes into the same run (harness/
-streaming/track.py; `--no-log` to only print it); `--set KEY=VALUE` sets any
-StreamSettings field (docs/streaming.md).
+The data set is the run's own (its `data.*` params, read by harness.data.spec.DataSpec),
+so the stream is cut from the same test split the trial was tested on. The result goes
+into the same run (harness/streaming/track.py; `--no-log` to only print it); `--set
+KEY=VALUE` sets any StreamSettings field (docs/streaming.md).
 """
 
 from __future__ import annotations
@@ -21,36 +20,11 @@ from typing import Any
 
 from harness.cli import parse_options
 from harness.console import console
+from harness.data.spec import DataSpec
 from harness.errors import HarnessError
-from harness.report.runs import resolve_tracking_uri
 from harness.streaming.settings import StreamSettings
 from harness.tracking.logged_model import load_pipeline
-
-
-def data_params(params: dict[str, str]) -> dict[str, Any]:
-    """A run's `data.*` params as values: text "None" or "" is None, the split seed an int."""
-    def value(key: str) -> str | None:
-        v = params.get(key)
-        return None if v in (None, "None", "") else v
-
-    seed = value("data.split_seed")
-    return {"data.dataset": value("data.dataset"), "data.root": value("data.root"),
-            "data.split": value("data.split") or "official",
-            "data.split_seed": int(seed) if seed else 0,
-            "data.task": value("data.task") or "words30"}
-
-
-def load_data(p: dict[str, Any]) -> Any:
-    """harness.data.load_splits of `data_params`-shaped values."""
-    from harness.data import load_splits
-
-    return load_splits(p["data.dataset"], p["data.root"], p["data.split"], p["data.split_seed"],
-                       task=p["data.task"])
-
-
-def run_data(params: dict[str, str]) -> Any:
-    """The run's data set, from its `data.*` params (text; "None" for unset)."""
-    return load_data(data_params(params))
+from harness.tracking.runs import resolve_tracking_uri
 
 
 def find_run(tracking_uri: str | None, run_id: str) -> tuple[Any, Any]:
@@ -83,7 +57,8 @@ def stream(args: argparse.Namespace) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep stderr clean
     net = load_pipeline(client, args.run_id).to(device)
     console.print(f"stream: {settings.seconds:g} s from the test split of run {args.run_id}")
-    result = evaluate_stream(net, run_data(run.data.params), settings, device)
+    data = DataSpec.from_params(run.data.params).load()  # the trial's own test split
+    result = evaluate_stream(net, data, settings, device)
     if not args.no_log:
         log_stream(client, args.run_id, result)
     summary = result.summary

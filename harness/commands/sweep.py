@@ -17,19 +17,21 @@ from rich.markup import escape
 
 from harness.console import console, progress
 from harness.errors import HarnessError
+from harness.tracking.names import FAIL_REASON
 
 
 def sweep(args: argparse.Namespace) -> int:
     """Run or resume the study of one experiment file; one line per finished trial."""
     from harness.cli import parse_options
     from harness.signals import stop_on_sigterm
+    from harness.sweep.budget import Budget
     from harness.sweep.experiment import check_pipelines
     from harness.sweep.experiment_file import load_experiment
     from harness.sweep.faults import FirstFailures
     from harness.sweep.preflight import check_sweep
-    from harness.sweep.queue import Study, SweepPlan, finish, prepare
+    from harness.sweep.queue import SweepPlan, TrialQueue, fill_queue, finish
     from harness.sweep.stores import plan_disagreement
-    from harness.sweep.worker import new_budget, run_workers, work
+    from harness.sweep.worker import run_workers, work
     from harness.training.recipes import resolve
 
     if args.workers is not None and args.workers < 1:
@@ -51,15 +53,15 @@ def sweep(args: argparse.Namespace) -> int:
     plan = SweepPlan.create(exp, args.storage, args.tracking_uri)
     stop_on_sigterm()  # a scheduler's SIGTERM cleans up like Ctrl-C
     check_sweep(plan)  # device, data (prepared here, once), stores: before any trial exists
-    before = prepare(plan, more=args.trials, retry=args.retry_failed)
+    before = fill_queue(plan, more=args.trials, retry=args.retry_failed)
     grid_budget = args.trials if exp.sampler == "grid" else None
-    todo = Study(plan).pending()
+    todo = TrialQueue(plan).pending()
     todo = todo if grid_budget is None else min(grid_budget, todo)
     finished = sum(before[s] for s in ("COMPLETE", "PRUNED", "FAIL"))
     console.print(f"[bold]{exp.name}[/]: {finished} trials finished, {todo} to run "
                   f"({args.workers} worker{'s' if args.workers > 1 else ''})\n"
                   f"  Optuna: {plan.storage}\n  MLflow: {plan.tracking_uri}")
-    budget = new_budget(grid_budget)
+    budget = Budget(grid_budget)
     streak = FirstFailures(todo)
     stop: list[str] = []
 
@@ -67,8 +69,7 @@ def sweep(args: argparse.Namespace) -> int:
         why = streak.add(state, reason)
         if why:
             stop.append(why)
-            with budget.get_lock():
-                budget.value = 0  # no worker starts another trial
+            budget.close()  # no worker starts another trial
     epochs = resolve(exp.fixed).epochs  # the cap; a searched epochs shows the recipe's
 
     with progress() as bar:
@@ -85,7 +86,7 @@ def sweep(args: argparse.Namespace) -> int:
                 bar.advance(trials_task)
                 bar.update(epoch_task, visible=False)
                 bar.console.print(_line(number, _searched(params, exp.searched), state, value))
-                watch(state, Study(plan).frozen(number).user_attrs.get("fail_reason", ""))
+                watch(state, TrialQueue(plan).frozen(number).user_attrs.get(FAIL_REASON, ""))
 
             def on_epoch(epoch: int, total: int) -> None:
                 bar.update(epoch_task, completed=epoch, total=total)
@@ -93,21 +94,21 @@ def sweep(args: argparse.Namespace) -> int:
             work(plan, budget, on_trial=on_trial, on_epoch=on_epoch)
             failed_workers = 0
         else:
-            study = Study(plan)
-            seen = {t.number for t in study.trials() if t.state.is_finished()}
+            queue = TrialQueue(plan)
+            seen = {t.number for t in queue.trials() if t.state.is_finished()}
 
             def poll() -> None:  # the workers print nothing; report what they finished
-                for t in study.trials():
+                for t in queue.trials():
                     if t.state.is_finished() and t.number not in seen:
                         seen.add(t.number)
                         bar.advance(trials_task)
                         bar.console.print(_line(t.number, t.params, t.state.name, t.value))
-                        watch(t.state.name, t.user_attrs.get("fail_reason", ""))
+                        watch(t.state.name, t.user_attrs.get(FAIL_REASON, ""))
 
             exit_codes = run_workers(plan, args.workers, budget, poll=poll)
             poll()
             failed_workers = sum(code != 0 for code in exit_codes)
-    _summary(exp.name, finish(plan), Study(plan))
+    _summary(exp.name, finish(plan), TrialQueue(plan))
     apart = plan_disagreement(plan.storage, exp.name, plan.tracking_uri)
     if apart:
         console.print(f"[yellow]{escape(apart)}[/]", soft_wrap=True)
@@ -131,19 +132,19 @@ def _line(number: int, params: dict[str, Any], state: str, value: float | None) 
     return f"trial {number:4d} [{color}]{state:8s}[/]{result}  {shown}"
 
 
-def _summary(name: str, by_state: Counter[str], study: Any) -> None:
+def _summary(name: str, by_state: Counter[str], queue: Any) -> None:
     parts = ", ".join(f"{by_state[s]} {s.lower()}" for s in ("COMPLETE", "PRUNED", "FAIL",
                                                                "RUNNING", "WAITING")
                       if by_state[s])
     console.print(f"[bold]{name}[/]: {parts or 'no trials'}")
-    complete = [t for t in study.trials() if t.state.name == "COMPLETE"]
+    complete = [t for t in queue.trials() if t.state.name == "COMPLETE"]
     if complete:
         best = max(complete, key=lambda t: t.value)
         console.print(f"best: trial {best.number}, valid_acc={best.value:.4f}, "
                       f"{best.params}")
-    failed = [t for t in study.trials() if t.state.name == "FAIL"]
+    failed = [t for t in queue.trials() if t.state.name == "FAIL"]
     for t in failed[:5]:
-        console.print(f"[red]trial {t.number} failed[/]: {t.user_attrs.get('fail_reason', '?')}")
+        console.print(f"[red]trial {t.number} failed[/]: {t.user_attrs.get(FAIL_REASON, '?')}")
     console.print(f"next: python -m harness report {name}   |   python -m harness ui")
 
 
@@ -154,7 +155,7 @@ def ui(args: argparse.Namespace) -> int:
     from harness.tracking.runs import resolve_tracking_uri
     from harness.tracking.ui_server import check_port, serve
 
-    uri = resolve_tracking_uri(args.tracking_uri)
+    uri = resolve_tracking_uri(args.tracking_uri, create=True)  # MLflow makes the file
     check_port(args.host, args.port)  # one line now, not uvicorn's traceback later
     logging.getLogger("mlflow.store").setLevel(logging.WARNING)  # a new store's INFO lines
     base = f"http://{args.host}:{args.port}"

@@ -20,18 +20,13 @@ from torch import nn
 
 from harness.cli import parse_options
 from harness.console import console
-from harness.data import SplitData, load_splits
+from harness.data import DataSpec, SplitData
 from harness.errors import HarnessError
 from harness.models import build_pipeline
 from harness.training.checkpoint import save_checkpoint
 from harness.training.device import resolve_device, seed_everything
-from harness.training.loop import (
-    DivergedError,
-    TrainConfig,
-    evaluate,
-    fit,
-    frontend_throughput,
-)
+from harness.training.divergence import DivergedError
+from harness.training.loop import EpochResult, TrainConfig, frontend_throughput
 from harness.training.lr_find import lr_range_test, write_lr_find
 
 COLUMNS = ("epoch", "train loss", "train acc", "valid loss", "valid acc", "lr", "clips/s")
@@ -47,7 +42,8 @@ def _setup(args: argparse.Namespace,
     frontend_opts = parse_options(args.frontend_opt, "--frontend-opt")
     model_opts = parse_options(args.model_opt, "--model-opt")
     split_seed = args.seed if args.split_seed is None else args.split_seed
-    splits = load_splits(_dataset(args), args.root, args.split, split_seed, task=args.task)
+    splits = DataSpec(dataset=_dataset(args), root=args.root, split=args.split,
+                      split_seed=split_seed, task=args.task).load()
     seed_everything(cfg.seed)  # the initial weights draw from torch's global generator
     frontend, model = build_pipeline(args.frontend, args.model, len(splits.labels),
                                      frontend_opts, model_opts)
@@ -70,7 +66,8 @@ def _device_name(device: torch.device) -> str:
 
 def train(args: argparse.Namespace) -> int:
     from harness.sweep.preflight import writable_target
-    from harness.training.recipes import KEY_TYPES, converged, kept
+    from harness.training.recipes import KEY_TYPES
+    from harness.training.trial import train_and_test
 
     if args.checkpoint:  # before the training, not after it
         writable_target(Path(args.checkpoint), "--checkpoint", "the checkpoint")
@@ -89,26 +86,27 @@ def train(args: argparse.Namespace) -> int:
         f"patience {cfg.patience}, test the {cfg.test_weights} weights", highlight=False)
     console.print(" ".join(f"{c:>10}" for c in COLUMNS), style="bold", highlight=False,
                   soft_wrap=True)
-    epochs = []
+
+    def show(r: EpochResult) -> None:
+        console.print(
+            f"{r.epoch:>10} {r.train_loss:>10.4f} {r.train_acc:>10.4f} "
+            f"{r.valid_loss:>10.4f} {r.valid_acc:>10.4f} {r.lr:>10.2e} "
+            f"{r.train_samples_per_s:>10,.0f}" + (" *" if r.is_best else ""),
+            highlight=False, soft_wrap=True)
+
     try:
-        for r in fit(model, frontend, splits.train, splits.valid, cfg, splits.noise):
-            epochs.append(r)
-            console.print(
-                f"{r.epoch:>10} {r.train_loss:>10.4f} {r.train_acc:>10.4f} "
-                f"{r.valid_loss:>10.4f} {r.valid_acc:>10.4f} {r.lr:>10.2e} "
-                f"{r.train_samples_per_s:>10,.0f}" + (" *" if r.is_best else ""),
-                highlight=False, soft_wrap=True)
+        out = train_and_test(model, frontend, splits, cfg, on_epoch=show)
     except DivergedError as exc:
         raise HarnessError(f"{exc} (--lr {cfg.lr:g})") from exc
-    best, tested = kept(epochs, cfg.test_weights)
-    test = evaluate(model, frontend, splits.test, cfg)
+    epochs, test = out.epochs, out.test
     frontend_rate = frontend_throughput(frontend, splits.test, cfg)
-    done = "converged" if converged(epochs) else "NOT converged"
+    done = ("DIVERGED" if out.diverged else "converged" if out.converged
+            else "NOT converged")
     console.print(f"test: loss {test.loss:.4f}, acc {test.acc:.4f} (weights of epoch "
-                  f"{tested.epoch}, the {cfg.test_weights}; best epoch {best.epoch}; stopped by "
-                  f"{epochs[-1].stop.replace('_', ' ')} after {len(epochs)}, {done}; "
+                  f"{out.tested.epoch}, the {cfg.test_weights}; best epoch {out.best.epoch}; "
+                  f"stopped by {out.stop_reason.replace('_', ' ')} after {len(epochs)}, {done}; "
                   "* = best so far)", highlight=False)
-    if args.checkpoint:
+    if args.checkpoint and not out.diverged:
         path = save_checkpoint(frontend, model, args.checkpoint)
         console.print(f"tested weights: {path}", highlight=False)
     if args.json:
@@ -124,10 +122,11 @@ def train(args: argparse.Namespace) -> int:
         }
         print(json.dumps({
             "epochs": [dataclasses.asdict(r) for r in epochs],
-            "best_epoch": best.epoch,
-            "tested_epoch": tested.epoch,
-            "stop_reason": epochs[-1].stop,
-            "converged": converged(epochs),
+            "best_epoch": out.best.epoch,
+            "tested_epoch": out.tested.epoch,
+            "stop_reason": out.stop_reason,
+            "converged": out.converged,
+            "diverged": out.diverged,
             "test": {"loss": test.loss, "acc": test.acc, "confusion": test.confusion.tolist()},
             "throughput": throughput,
             "params": params,
@@ -139,6 +138,10 @@ def train(args: argparse.Namespace) -> int:
             "model": args.model,
             "config": dataclasses.asdict(cfg),
         }))
+    if out.diverged:  # as a sweep tags it `diverged` and leaves it out of the comparison
+        raise HarnessError(f"training diverged: {out.diverged} (--lr {cfg.lr:g}); lower the "
+                           "learning rate" + (" (no checkpoint written)" if args.checkpoint
+                                              else ""))
     return 0
 
 

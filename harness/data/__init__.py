@@ -7,7 +7,8 @@
 
 A dataset is a name in DATASETS (downloaded or generated into data_dir()), or any
 folder in the Speech Commands layout given as `root` (then a name only fixes the
-expected word list). See speech_commands.py for the layout and cache.py for the cache.
+expected word list). See speech_commands.py for the layout and cache.py for the cache;
+fsdd.py for the real recordings of `fsdd`, speakers.py for the splits by speaker.
 """
 
 from __future__ import annotations
@@ -21,15 +22,19 @@ from types import MappingProxyType
 import numpy as np
 
 from harness.console import console
+from harness.data import fsdd
 from harness.data.background import read_noise
 from harness.data.cache import Cache, prepare_cache
 from harness.data.download import download
+from harness.data.speakers import speaker_disjoint
+from harness.data.spec import SPLITS, DataSpec
 from harness.data.speech_commands import (
     CLIP_SAMPLES,
     SPLIT_NAMES,
     TEST_LIST,
     WORDS_V001,
     WORDS_V002,
+    attribution,
     check_labels,
     check_root,
     labels_of,
@@ -47,8 +52,9 @@ from harness.data.tasks import (
 from harness.errors import HarnessError
 
 __all__ = [
-    "DATASETS", "SPLITS", "SYNTHETIC", "SYNTH_SETS", "TASKS", "Cache", "Chosen", "Clips",
-    "SplitData", "choose", "data_dir", "load_splits", "prepare", "source",
+    "DATASETS", "SPEAKER_ROLES", "SPLITS", "SYNTHETIC", "SYNTH_SETS", "TASKS", "Cache",
+    "Chosen", "Clips", "DataSpec", "SplitData", "attribution", "cache_dataset", "choose",
+    "data_dir", "load_splits", "source",
 ]
 
 # name -> the word folders it must have (its labels, sorted)
@@ -57,13 +63,16 @@ DATASETS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "speech_commands_v0.02": WORDS_V002,
     "synth_commands": WORDS_V001,
     "synth_commands_small": WORDS_V001,
+    fsdd.NAME: fsdd.WORDS,
 })
 # The offline synthetic sets: name -> harness.data.synth.SynthConfig fields over its defaults.
 # `synth_commands_small` (200 speakers, 6,000 clips) is the quick study's: an epoch is half
 # as long, so a small CNN trains to early stopping within the quick study's minutes.
 SYNTH_SETS: Mapping[str, Mapping[str, int]] = MappingProxyType({
     "synth_commands": {}, "synth_commands_small": {"speakers": 200}})
-SPLITS = ("official", "random")
+# name -> {"dev": speakers, "test": speakers}: tune on dev, never on test
+SPEAKER_ROLES: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType({
+    fsdd.NAME: fsdd.ROLES})
 SYNTHETIC = frozenset(SYNTH_SETS)  # generated speech: every verdict on it says so
 
 
@@ -89,6 +98,7 @@ class SplitData:
         default_factory=lambda: np.zeros((0, CLIP_SAMPLES), np.int16))
     task: str = DEFAULT_TASK   # the class construction (docs/tasks.md)
     test_set: str = TEST_LIST  # what the test split is: a list file, "random", or a tarball
+    speaker_disjoint: bool | None = None  # no test speaker in train or valid (None: unknown)
 
 
 def data_dir() -> Path:
@@ -115,12 +125,15 @@ def source(dataset: str | None, root: str | Path | None,
         raise HarnessError(f"name a dataset ({', '.join(DATASETS)}) or give --root PATH")
     if dataset in SYNTH_SETS:
         return dataset, _synth_folder(data_dir() / dataset, **SYNTH_SETS[dataset])
+    if dataset == fsdd.NAME:
+        return dataset, fsdd.prepare(data_dir(), url)
     return dataset, download(dataset, data_dir(), url)
 
 
-def prepare(dataset: str | None = "synth_commands", root: str | Path | None = None, *,
-            skip_bad: bool = False, url: str | None = None) -> Cache:
-    """Download or generate if needed, check the word folders, decode once; the Cache.
+def cache_dataset(dataset: str | None = "synth_commands", root: str | Path | None = None, *,
+                  skip_bad: bool = False, url: str | None = None) -> Cache:
+    """The data set's decoded cache: downloaded or generated first if needed, its word
+    folders checked, decoded once.
 
     HarnessError if the folder is missing or empty, its word folders differ from
     the named dataset's, or it holds bad clips (unless `skip_bad`).
@@ -139,32 +152,58 @@ def prepare(dataset: str | None = "synth_commands", root: str | Path | None = No
 
 def load_splits(dataset: str | None = "synth_commands", root: str | Path | None = None,
                 split: str = "official", split_seed: int = 0, *,
-                skip_bad: bool = False, task: str = DEFAULT_TASK) -> SplitData:
-    """The train/valid/test clips of a dataset's `task`, preparing it first if needed.
+                skip_bad: bool = False, task: str = DEFAULT_TASK,
+                folds: int | None = None) -> SplitData:
+    """The train/valid/test clips of a dataset's `task`, cached first if needed.
 
-    split "official": validation_list.txt / testing_list.txt (speaker-disjoint),
-    zero-copy memmap slices. split "random": 60/20/20 for `split_seed`, copied
-    into memory. Clips within a split are in cache-row order; a kws12 split then has
-    its `_silence_` clips appended (cut from the noise, seeded). harness.data.tasks
-    says which clips and labels each task takes, and which test set.
+    The arguments are the `[data]` keys of an experiment file (harness.data.spec.DataSpec,
+    whose `load()` calls this), and `skip_bad`.
+
+    split "official": validation_list.txt / testing_list.txt (speaker-disjoint on
+    Speech Commands, not on fsdd), zero-copy memmap slices. split "random": 60/20/20 for
+    `split_seed`, copied into memory. "speaker_folds": the speakers in `folds` folds, fold
+    `split_seed` tests and the next one validates. "roles": SPEAKER_ROLES' dev speakers
+    train and validate, its test speakers test. Clips within a split are in cache-row
+    order; a kws12 split then has its `_silence_` clips appended (cut from the noise,
+    seeded). harness.data.tasks says which clips and labels each task takes, and which
+    test set. SplitData.speaker_disjoint says whether a test speaker is also in training.
     """
-    if split not in SPLITS:
-        raise HarnessError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
-    check_task(task)
+    _check(split, task, folds)  # before any download or decoding
     name, path = source(dataset, root)
-    cache = prepare(dataset, path, skip_bad=skip_bad)
-    chosen = choose(task, cache, name, split, split_seed, skip_bad=skip_bad)
+    cache = cache_dataset(dataset, path, skip_bad=skip_bad)
+    chosen = choose(task, cache, name, split, split_seed, skip_bad=skip_bad, folds=folds)
     noise = read_noise(path)
     parts = {s: _take(chosen.parts[s], noise, split_seed, s) for s in SPLIT_NAMES}
+    who = {s: [p.cache.speakers[i] for i in p.rows.tolist()] for s, p in chosen.parts.items()}
     return SplitData(**parts, labels=chosen.labels, dataset=name, root=path,
-                     noise=noise, task=task, test_set=chosen.test_set)
+                     noise=noise, task=task, test_set=chosen.test_set,
+                     speaker_disjoint=speaker_disjoint(who["train"], who["valid"], who["test"]))
 
 
 def choose(task: str, cache: Cache, name: str, split: str = "official", split_seed: int = 0,
-           *, skip_bad: bool = False) -> Chosen:
-    """harness.data.tasks.select on `cache`'s split, test-set caches beside the main one."""
-    return select(task, cache, cache.split_rows(split, split_seed), name=name, split=split,
-                  seed=split_seed, cache_root=data_dir() / "cache", skip_bad=skip_bad)
+           *, skip_bad: bool = False, folds: int | None = None) -> Chosen:
+    """harness.data.tasks.select on `cache`'s split, test-set caches beside the main one.
+
+    HarnessError for an unknown split or task, `folds` without split speaker_folds, or
+    split roles on a data set without SPEAKER_ROLES.
+    """
+    _check(split, task, folds)
+    roles = SPEAKER_ROLES.get(name)
+    rows = cache.split_rows(split, split_seed, folds=folds, roles=roles)
+    test_set = {"speaker_folds": f"speaker fold {split_seed} of {folds}",
+                "roles": f"test speakers ({', '.join(roles['test'])})" if roles else ""}
+    return select(task, cache, rows, name=name, split=split, seed=split_seed,
+                  cache_root=data_dir() / "cache", skip_bad=skip_bad,
+                  test_set=test_set.get(split))
+
+
+def _check(split: str, task: str, folds: int | None) -> None:
+    if split not in SPLITS:
+        raise HarnessError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+    check_task(task)
+    if folds is not None and split != "speaker_folds":
+        raise HarnessError(f"folds = {folds} is for split speaker_folds, not {split}: set "
+                           "split = \"speaker_folds\" or leave folds out")
 
 
 def _take(part: Part, noise: np.ndarray, seed: int, split: str) -> Clips:

@@ -23,7 +23,7 @@ import os
 import re
 import secrets
 import shutil
-import socket
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,6 +31,7 @@ import numpy as np
 import soundfile as sf
 
 from harness.console import console, progress
+from harness.data.speakers import fold_rows, role_rows
 from harness.data.speech_commands import (
     CLIP_SAMPLES,
     SAMPLE_RATE,
@@ -44,7 +45,7 @@ from harness.data.speech_commands import (
     random_split_indices,
     speaker_of,
 )
-from harness.data.staging import reserve
+from harness.data.staging import TEMP, reserve, stale_temp, temp_name
 from harness.errors import HarnessError
 
 CACHE_VERSION = 2  # 2: float WAVs scaled and clipped here (caches decoded by 1 are rebuilt)
@@ -66,22 +67,35 @@ class Cache:
     skipped: list[list[str]]  # [path, reason] of each clip left out as bad
     official_error: str | None  # why the official split cannot be used, if so
 
-    def split_rows(self, split: str, seed: int = 0) -> dict[str, np.ndarray]:
+    def split_rows(self, split: str, seed: int = 0, *, folds: int | None = None,
+                   roles: Mapping[str, Sequence[str]] | None = None) -> dict[str, np.ndarray]:
         """{"train", "valid", "test"} -> sorted int64 row indices of that split.
 
         official: the list files (HarnessError if missing or broken). random:
         60/20/20 of the clips in sorted-path order, so it does not depend on the
-        list files or the row order.
+        list files or the row order. speaker_folds: fold `seed` of `folds` tests;
+        roles: the data set's fixed speaker `roles` (harness.data.speakers).
         """
+        if split in ("official", "roles") and self.official_error:
+            raise HarnessError(self.official_error)
         if split == "official":
-            if self.official_error:
-                raise HarnessError(self.official_error)
             return {s: np.flatnonzero(self.official == s) for s in SPLIT_NAMES}
         if split == "random":
             order = np.argsort(np.asarray(self.paths, dtype=str), kind="stable")
             parts = random_split_indices(len(order), seed)
             return {s: np.sort(order[idx]) for s, idx in parts.items()}
-        raise HarnessError(f"unknown split {split!r}; known: official, random")
+        if split == "speaker_folds":
+            if folds is None:
+                raise HarnessError("split speaker_folds needs folds = K, the number of speaker "
+                                   "folds (3 or more)")
+            return fold_rows(self.speakers, folds, seed)
+        if split == "roles":
+            if roles is None:
+                raise HarnessError("split roles needs a data set with fixed speaker roles "
+                                   "(fsdd: dev and test speakers)")
+            return role_rows(self.speakers, self.official, roles)
+        raise HarnessError(f"unknown split {split!r}; known: official, random, speaker_folds, "
+                           "roles")
 
 
 def prepare_cache(root: Path, cache_root: Path, *, skip_bad: bool = False,
@@ -210,8 +224,7 @@ def _build(root: Path, clips: list[str], folder: Path) -> Cache:
     except HarnessError as exc:  # only the official split is lost; random still works
         order, member, official_error = clips, {}, str(exc)
 
-    host = socket.gethostname()
-    tmp = folder.parent / f".tmp-{host}-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp = folder.parent / temp_name()
     tmp.mkdir(parents=True)
     try:
         good, skipped = _decode_all(root, order, tmp / "audio.npy")
@@ -281,25 +294,8 @@ def _decode_all(root: Path, clips: list[str], dest: Path) -> tuple[list[str], li
 def _clean(key_dir: Path, keep: Path) -> None:
     """Remove older caches of the same folder and temp folders of dead processes here."""
     for path in key_dir.iterdir():
-        if path != keep and (not path.name.startswith(".tmp-") or stale_tmp(path.name)):
+        if path != keep and (not path.name.startswith(TEMP) or stale_temp(path.name)):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def stale_tmp(name: str) -> bool:
-    """Is ".tmp-HOST-PID-TOKEN" left by a process of this host that no longer runs?
-
-    Another host's folder (a shared data folder) or a live process's is kept.
-    """
-    host, _, pid = name[len(".tmp-"):].rpartition("-")[0].rpartition("-")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, owned by someone else
-        return False
-    return False
 
 
 def _bad_message(root: Path, skipped: list[list[str]], total: int) -> str:

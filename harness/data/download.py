@@ -1,7 +1,8 @@
-"""Speech Commands archives: streamed download, checksum, safe extraction, atomic install.
+"""Archives: streamed download, checksum, safe extraction, atomic install.
 
     folder = download("speech_commands_v0.02", data_dir())    # data_dir/SpeechCommands/<name>
     folder = download("speech_commands_test_set_v0.02", data_dir(), url="http://mirror/")
+    fetch(url, folder, "fsdd", into=".archive", then=convert)   # any .tar.gz, then a step
 
 The archive is read from the network straight into tarfile's stream reader (no 2.4 GB
 copy on disk), extracted into a hidden temporary folder beside the target and renamed
@@ -17,9 +18,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import secrets
 import shutil
-import socket
 import tarfile
 import urllib.error
 import urllib.request
@@ -31,7 +30,7 @@ from typing import IO
 from rich.progress import Progress, TaskID
 
 from harness.console import progress
-from harness.data.cache import stale_tmp
+from harness.data.staging import stale_temp, temp_name
 from harness.errors import HarnessError
 
 URL_ENV = "HARNESS_SPEECH_COMMANDS_URL"
@@ -84,8 +83,25 @@ def download(name: str, data_dir: Path, url: str | None = None,
         raise HarnessError(f"{folder} exists but was not installed by the harness (no "
                            f"{COMPLETE}) and looks incomplete: if it is a complete extraction, "
                            f"`touch {folder / COMPLETE}`; if not, delete it and run again")
-    source = archive_url(name, url)
     expected = SHA256[name] if sha256 is None else (None if sha256 == SKIP else sha256.lower())
+    fetch(archive_url(name, url), folder, name, expected=expected)
+    return folder
+
+
+_HINT = (f"nothing was kept. Retry, point --url or ${URL_ENV} at a mirror, or use --root PATH "
+         f"with a folder in the Speech Commands layout (or the offline synth_commands)")
+
+
+def fetch(source: str, folder: Path, name: str, *, expected: str | None = None,
+          into: str = "", then: Callable[[Path], None] | None = None, hint: str = _HINT) -> None:
+    """Stream the gzipped tar at `source` (any urllib URL: https, file) into `folder`.
+
+    Extracted into a hidden folder beside `folder` (its subfolder `into` when given), the
+    byte count and SHA-256 (`expected`; None: the count only) checked, then `then(tmp)`
+    run on the hidden folder (to convert what was extracted), and only then renamed into
+    place. HarnessError with one line naming `name`, `source`, what went wrong and `hint`;
+    nothing is left at `folder` then.
+    """
     folder.parent.mkdir(parents=True, exist_ok=True)
     try:
         with urllib.request.urlopen(source, timeout=60) as response, progress() as bar:
@@ -94,26 +110,27 @@ def download(name: str, data_dir: Path, url: str | None = None,
                               bar.add_task(f"downloading {name}", total=length and int(length)))
 
             def fill(tmp: Path) -> None:
+                (tmp / into).mkdir(exist_ok=True)
                 try:
-                    _extract(reader, tmp)
+                    _extract(reader, tmp / into)
                 except (OSError, http.client.HTTPException, tarfile.TarError, EOFError,
                         zlib.error) as exc:
                     if reader.short:  # the stream ended early: say that, not how tar broke
                         raise HarnessError(f"truncated: {reader.seen:,} of {reader.length:,} "
                                            f"bytes arrived") from exc
+                    if isinstance(exc, EOFError | tarfile.ReadError):  # all bytes came
+                        raise HarnessError(f"the archive is truncated or corrupt "
+                                           f"({type(exc).__name__}: {exc})") from exc
                     raise
                 reader.check(expected)  # before the rename: a bad download is never installed
+                if then is not None:
+                    then(tmp)
 
             _install(folder, fill)
     except (HarnessError, OSError, urllib.error.URLError, http.client.HTTPException,
             tarfile.TarError, EOFError, zlib.error, ValueError) as exc:
         why = str(exc) if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
-        raise HarnessError(f"download of {name} from {source} failed ({why}); {_HINT}") from None
-    return folder
-
-
-_HINT = (f"nothing was kept. Retry, point --url or ${URL_ENV} at a mirror, or use --root PATH "
-         f"with a folder in the Speech Commands layout (or the offline synth_commands)")
+        raise HarnessError(f"download of {name} from {source} failed ({why}); {hint}") from None
 
 
 def extract_archive(archive: Path, folder: Path) -> Path:
@@ -135,9 +152,9 @@ def _install(folder: Path, fill: Callable[[Path], None]) -> None:
     """
     folder.parent.mkdir(parents=True, exist_ok=True)
     for old in folder.parent.glob(".tmp-*"):
-        if stale_tmp(old.name):
+        if stale_temp(old.name):
             shutil.rmtree(old, ignore_errors=True)
-    tmp = folder.parent / f".tmp-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp = folder.parent / temp_name()
     tmp.mkdir()
     try:
         fill(tmp)

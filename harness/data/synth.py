@@ -25,7 +25,6 @@ state cannot leak between speakers; the same seed gives the same bytes on disk.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -34,12 +33,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from harness.console import progress
 from harness.data.espeak import Espeak, engine, english_accents, voice_variants
 from harness.data.noise import make_noises, resample_16k
-from harness.data.speech_commands import CLIP_SAMPLES, SAMPLE_RATE, WORDS_V001
+from harness.data.speech_commands import CLIP_SAMPLES, WORDS_V001, write_clip
 from harness.data.staging import OWNER, remove_stale, stale_marker
 from harness.data.synth_config import SynthConfig, rng_for
 from harness.errors import HarnessError
@@ -147,7 +145,7 @@ def _write(root: Path, cfg: SynthConfig, label: str) -> None:
         (root / NOISE_DIR).mkdir()
         noises = []  # mixed from the int16 samples, so the files hold exactly what was used
         for name, x in make_noises(cfg, eng, [s.voice for s in speakers]).items():
-            _write_wav(root / NOISE_DIR / f"{name}.wav", x)
+            write_clip(root / NOISE_DIR / f"{name}.wav", x)
             noises.append(x.astype(np.float32) / 32767)
         for word in WORDS_V001:
             (root / word).mkdir()
@@ -159,7 +157,7 @@ def _write(root: Path, cfg: SynthConfig, label: str) -> None:
                 for r in range(cfg.repeats):
                     noise = noises[int(rng.integers(len(noises)))]
                     rel = f"{word}/{spk.id}_nohash_{r}.wav"
-                    _write_wav(root / rel, _mix(next(waves), noise, rng, cfg))
+                    write_clip(root / rel, _mix(next(waves), noise, rng, cfg))
                     if spk.split in lists:
                         lists[spk.split].append(rel)
             bar.advance(task)
@@ -169,15 +167,6 @@ def _write(root: Path, cfg: SynthConfig, label: str) -> None:
             "clips": cfg.speakers * len(WORDS_V001) * cfg.repeats,
             "speakers": [asdict(s) for s in speakers]}
     (root / MARKER).write_text(json.dumps(meta, indent=1) + "\n")
-
-
-def _write_wav(path: Path, samples: np.ndarray) -> None:
-    """(T,) int16 -> 16 kHz mono PCM_16 WAV. Encoded in memory: soundfile's close() on a real
-    file fsyncs, which made writing thousands of clips take longer than generating them. The bytes
-    are the same; the final rename makes the folder appear whole, a crash only loses the temp."""
-    buf = io.BytesIO()
-    sf.write(buf, samples, SAMPLE_RATE, format="WAV", subtype="PCM_16")
-    path.write_bytes(buf.getbuffer())
 
 
 def _config_json(cfg: SynthConfig) -> dict:

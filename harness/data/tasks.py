@@ -89,16 +89,18 @@ def check_task(task: str) -> str:
 
 
 def select(task: str, cache: Cache, rows: dict[str, np.ndarray], *, name: str, split: str,
-           seed: int = 0, cache_root: Path | None = None, skip_bad: bool = False) -> Chosen:
+           seed: int = 0, cache_root: Path | None = None, skip_bad: bool = False,
+           test_set: str | None = None) -> Chosen:
     """The task's labels and, per split, the cache rows (and silence count) that make it.
 
     `rows` is `cache.split_rows(split, seed)`. kws12's test split is the official test
     tarball beside the data set when present (official split only; its cache is built
-    under `cache_root`, default beside the main one). HarnessError naming the missing
-    words when the folder lacks the task's words.
+    under `cache_root`, default beside the main one). `test_set` names the test split
+    (default: testing_list.txt for the official split, else the split's name).
+    HarnessError naming the missing words when the folder lacks the task's words.
     """
     check_task(task)
-    default_test = TEST_LIST if split == "official" else "random"
+    default_test = test_set or (TEST_LIST if split == "official" else split)
     if task == "words30":
         parts = {s: Part(cache, r, cache.label_idx[r]) for s, r in rows.items()}
         return Chosen(list(cache.labels), parts, default_test)

@@ -29,10 +29,13 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from harness.errors import HarnessError
+from harness.tracking import lineage
 
 ROLE = "evaluation"  # tag harness.role; a trial's is "trial", the study's "study"
 EVALUATES = "harness.evaluates"
-PARTS = ("test", "valid", "train", "all")
+PARTS = ("test", "valid", "train", "dev", "all")
+# the SplitData fields a part takes -> the context tag its dataset inputs get
+_FIELDS = {"dev": {"train": "dev", "valid": "dev"}, "all": lineage.PARTS}  # dev: roles split
 
 
 @dataclass(frozen=True)
@@ -66,15 +69,21 @@ def label_map(model_words: Sequence[str], words: Sequence[str], run_id: str) -> 
     return np.array([index[w] for w in words], dtype=np.int64)
 
 
-def clips_of(data: Any, part: str) -> Any:
-    """The SplitData part to test on; "all": train, valid and test together."""
-    from harness.data import Clips
-
+def part_fields(part: str) -> dict[str, str]:
+    """SplitData field -> context tag of what `part` tests: "all" all three, "dev" train and
+    valid (in the roles split, every clip of the dev speakers), else the field itself."""
     if part not in PARTS:
         raise HarnessError(f"--part {part!r}: give one of {', '.join(PARTS)}")
-    if part != "all":
-        return getattr(data, part)
-    parts = [data.train, data.valid, data.test]
+    return _FIELDS.get(part, {part: part})
+
+
+def clips_of(data: Any, part: str) -> Any:
+    """The SplitData part to test on: the fields of `part_fields`, concatenated."""
+    from harness.data import Clips
+
+    parts = [getattr(data, f) for f in part_fields(part)]
+    if len(parts) == 1:
+        return parts[0]
     return Clips(np.concatenate([p.audio for p in parts]),
                  np.concatenate([p.labels for p in parts]))
 
@@ -119,7 +128,6 @@ def log_evaluation(client: MlflowClient, trial: Any, ev: Evaluation,
     columns the model's words), `per_word.csv`, `eval_predictions.csv`; dataset inputs as
     a trial's (harness.tracking.lineage.log_data), of the part(s) tested.
     """
-    from harness.tracking import lineage
     from harness.tracking.runs import environment_tags
 
     tags = {"harness.role": ROLE, EVALUATES: trial.info.run_id, "test_set": data.test_set,
@@ -139,8 +147,7 @@ def log_evaluation(client: MlflowClient, trial: Any, ev: Evaluation,
         client.log_batch(run_id, params=[Param(k, str(v)) for k, v in logged.items()],
                          metrics=[Metric(k, float(v), now, 0) for k, v in values.items()],
                          tags=[RunTag("harness.eval_words", ",".join(ev.words))])
-        lineage.log_data(client, run_id, params, data,
-                         parts=lineage.PARTS if part == "all" else {part: part})
+        lineage.log_data(client, run_id, params, data, parts=part_fields(part))
         client.log_text(run_id, _csv(["", *ev.model_words], [
             [w, *(int(n) for n in row)] for w, row in zip(ev.words, ev.confusion, strict=True)]),
             "confusion_matrix.csv")

@@ -85,9 +85,9 @@ def robustness(model: nn.Module, frontend: nn.Module, clips: Clips, noise: np.nd
 
     `noise`: (K, 16000) int16 windows (SplitData.noise); HarnessError if none is audible.
     """
-    from harness.training.loop import forward, prepare
+    from harness.training.loop import forward, move_to_device
 
-    device = prepare(model, frontend, cfg)
+    device = move_to_device(model, frontend, cfg)
     model.eval()
     data = DeviceClips(clips.audio, clips.labels, device)
     if len(data) == 0:

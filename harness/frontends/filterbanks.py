@@ -195,11 +195,14 @@ class GaussianLowpass(nn.Module):
         self.sigma = nn.Parameter(torch.full((channels,), init))
         self.register_buffer("t", torch.arange(kernel_size, dtype=torch.float32))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def filters(self) -> Tensor:
+        """(channels, 1, K) Gaussian windows, one per channel (a depthwise kernel)."""
         half = 0.5 * (self.kernel_size - 1)
         sigma = self.sigma.clamp(2.0 / self.kernel_size, 0.5)[:, None]
-        window = torch.exp(-0.5 * ((self.t - half) / (sigma * half)) ** 2)[:, None]
-        return F.conv1d(_same_pad(x, self.kernel_size, self.stride), window,
+        return torch.exp(-0.5 * ((self.t - half) / (sigma * half)) ** 2)[:, None]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv1d(_same_pad(x, self.kernel_size, self.stride), self.filters(),
                         stride=self.stride, groups=x.shape[1])
 
 

@@ -94,12 +94,16 @@ class PCEN(nn.Module):
             self.register_buffer("smooth", smooth_init)
         self.floor = floor
 
-    def forward(self, energy: Tensor) -> Tensor:
+    def ema(self, energy: Tensor) -> Tensor:
+        """M: the exponential moving average of `energy` (..., F, T) over time, same shape."""
         s = self.smooth.clamp(0.0, 1.0)  # (F,): broadcasts over one frame (..., F)
         frames = [energy[..., 0]]
         for t in range(1, energy.shape[-1]):
             frames.append(s * energy[..., t] + (1 - s) * frames[-1])
-        smoothed = torch.stack(frames, dim=-1)
+        return torch.stack(frames, dim=-1)
+
+    def forward(self, energy: Tensor) -> Tensor:
+        smoothed = self.ema(energy)
         alpha = self.alpha.clamp(max=1.0)[:, None]
         inv_root = 1.0 / self.root.clamp(min=1.0)[:, None]
         delta = self.delta[:, None]

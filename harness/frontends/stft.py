@@ -69,8 +69,8 @@ STFT_DEFAULTS: dict[str, Any] = {k: p.default for k, p in
                                  inspect.signature(_stft_kwargs).parameters.items()}
 
 
-def register_stft_frontend(family: str, source: str = "",
-                           learns: bool = False) -> Callable[[FrontendFn], FrontendFn]:
+def register_stft_frontend(family: str, source: str = "", learns: bool = False,
+                           log: bool = False) -> Callable[[FrontendFn], FrontendFn]:
     """`register_frontend` for an entry taking `**stft`: its signature shows the STFT options.
 
     `_stft_kwargs`'s parameters replace `**stft` in `fn.__signature__`. The registry (and
@@ -78,7 +78,7 @@ def register_stft_frontend(family: str, source: str = "",
     fails naming every option, and the defaults are written once instead of per entry.
     `family` is "magnitude" (phase discarded) or "complex" (phase kept): the report's
     complex-vs-magnitude comparisons are read from it; `learns` marks an entry with
-    parameters that train with the model.
+    parameters that train with the model; `log` one whose magnitude is log-compressed.
     """
     def decorate(fn: FrontendFn) -> FrontendFn:
         sig = inspect.signature(fn)
@@ -86,7 +86,7 @@ def register_stft_frontend(family: str, source: str = "",
         stft = inspect.signature(_stft_kwargs).parameters.values()
         params = own + [p.replace(kind=p.KEYWORD_ONLY) for p in stft]
         fn.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-        return register_frontend(fn, family=family, source=source, learns=learns)
+        return register_frontend(fn, family=family, source=source, learns=learns, log=log)
     return decorate
 
 
@@ -146,7 +146,7 @@ def sqrt_magnitude(**stft: Any) -> Frontend:
     return Frontend(_spectrogram(0.5, **stft))
 
 
-@register_stft_frontend("magnitude")
+@register_stft_frontend("magnitude", log=True)
 def log_power(top_db: float | None = None, **stft: Any) -> Frontend:
     """10*log10(|X|^2) in dB, floored at -100 dB (power 1e-10).
 
@@ -155,7 +155,7 @@ def log_power(top_db: float | None = None, **stft: Any) -> Frontend:
     return Frontend(nn.Sequential(_spectrogram(2.0, **stft), T.AmplitudeToDB("power", top_db)))
 
 
-@register_stft_frontend("magnitude")
+@register_stft_frontend("magnitude", log=True)
 def log1p_magnitude(**stft: Any) -> Frontend:
     """log1p(|X|): complex_log's magnitude without its phase."""
     return Frontend(_spectrogram(None, **stft), 1, _log1p_magnitude)
@@ -173,7 +173,7 @@ def magnitude_phase(**stft: Any) -> Frontend:
     return Frontend(_spectrogram(None, **stft), 2, _magnitude_phase)
 
 
-@register_stft_frontend("complex")
+@register_stft_frontend("complex", log=True)
 def complex_log(**stft: Any) -> Frontend:
     """log1p(|X|)·cos φ and log1p(|X|)·sin φ: compressed magnitude, phase kept."""
     return Frontend(_spectrogram(None, **stft), 2, _complex_log)
@@ -195,7 +195,7 @@ def mel(n_mels: int = 128, f_min: float = 0.0, f_max: float | None = None,
     return Frontend(_mel_spectrogram(n_mels, f_min, f_max, **stft))
 
 
-@register_stft_frontend("magnitude")
+@register_stft_frontend("magnitude", log=True)
 def log_mel(n_mels: int = 128, f_min: float = 0.0, f_max: float | None = None,
             top_db: float | None = None, **stft: Any) -> Frontend:
     """Mel power spectrogram in dB, floored at -100 dB."""
@@ -204,7 +204,7 @@ def log_mel(n_mels: int = 128, f_min: float = 0.0, f_max: float | None = None,
     return Frontend(mel_db)
 
 
-@register_stft_frontend("magnitude")
+@register_stft_frontend("magnitude", log=True)
 def mfcc(n_mfcc: int = 40, n_mels: int = 40, f_min: float = 0.0, f_max: float | None = None,
          **stft: Any) -> Frontend:
     """MFCC (torchaudio: dB mel, top 80 dB per clip, orthonormal DCT-II)."""

@@ -1,33 +1,31 @@
-"""MLflow runs -> pandas -> comparison table, the complex-vs-magnitude finding, its verdicts.
+"""MLflow runs -> pandas -> the report's sections -> report.md, report.html, CSVs, PNGs.
 
     python -m harness report quick                      # reports/quick/ from runs/mlflow.db
 
-    from harness import report
-    study = report.load("quick", report.resolve_tracking_uri(None))
-    report.comparison_table(study)    # one row per configuration
-    report.finding(study)             # one row per complex-vs-magnitude comparison
-    report.verdict_lines(study)       # the verdicts as plain strings
+    from harness import report as rp
+    study = rp.load("quick", rp.resolve_tracking_uri(None))
+    rp.comparison_table(study)    # one row per configuration
+    rp.verdict_lines(study)       # the verdicts as plain strings
 
-runs.py reads the trials and their artifacts; finding.py pairs them and judges
-each comparison (statistics in harness.report.stats, rules in harness.report.verdicts);
-harness/commands/report.py lays it all out as files.
+runs.py reads the trials and their artifacts; judging.py pairs them and judges each
+comparison of one metric (statistics in stats.py, rules in verdicts.py). Each section is a
+module with `table()` (its numbers) and `blocks()` (what it says, harness.report.blocks):
+finding, comparison, charts, examples, robustness, streaming, evaluations. build.py puts
+them together and render.py writes Markdown and HTML.
 """
 
-from harness.report.finding import (
+from harness.report.comparison import pareto_front
+from harness.report.comparison import table as comparison_table
+from harness.report.finding import STUDY, verdict_lines
+from harness.report.judging import (
     MCNEMAR_COLUMNS,
     NO_PAIRS,
-    STUDY,
     Comparison,
     Judged,
     compare,
     family,
     family_pairs,
-    finding,
-    finding_table,
     judge,
-    mcnemar_pairs,
-    mcnemar_summary,
-    verdict_lines,
 )
 from harness.report.runs import (
     COMPLETE,
@@ -36,14 +34,12 @@ from harness.report.runs import (
     PRUNED,
     Study,
     best_run,
-    comparison_table,
     confusion_matrix,
     data_name,
     distinct,
     example_clip,
     header,
     load,
-    pareto_front,
     predictions,
     resolve_tracking_uri,
     study_margin,
@@ -55,7 +51,6 @@ __all__ = [
     "COMPLETE", "FAILED", "MCNEMAR_COLUMNS", "METRICS", "NO_PAIRS", "PRUNED", "STUDY",
     "Comparison", "Judged", "Study", "best_run", "compare", "comparison_table",
     "confusion_matrix", "data_name", "distinct", "example_clip", "family", "family_pairs",
-    "finding", "finding_table", "header", "judge", "load", "mcnemar_pairs", "mcnemar_summary",
-    "pareto_front", "predictions", "resolve_tracking_uri", "study_margin", "synthetic",
-    "valid_curves", "verdict_lines",
+    "header", "judge", "load", "pareto_front", "predictions", "resolve_tracking_uri",
+    "study_margin", "synthetic", "valid_curves", "verdict_lines",
 ]

@@ -1,9 +1,9 @@
 """`harness evaluate` results beside each trial's own test score, for the report.
 
-    table = evaluation_table(study)     # one row per evaluation run of the study's trials
-    blocks(study)                       # the report's section; [] when there is none
+    table(study)      # one row per evaluation run of the study's trials
+    blocks(study)     # the report's section; [] when there is none
 
-Evaluation runs (harness/evaluation.py) live in the study's MLflow experiment with tag
+Evaluation runs (harness/evaluation/other_data.py) live in the study's MLflow experiment with tag
 `harness.role = evaluation` and `harness.evaluates = <trial run id>`; the trial readers
 (harness/report/runs.py) select `trial` and never see them.
 """
@@ -13,13 +13,14 @@ from __future__ import annotations
 import pandas as pd
 from mlflow import MlflowClient
 
-from harness.report.runs import Study
+from harness.report.blocks import Block, Heading, Paragraph, Table
+from harness.report.runs import Study, num
 
 COLUMNS = ["config", "seed", "trial_run_id", "run_id", "dataset", "root", "split", "part",
            "task", "clips", "trial_test_acc", "eval_acc", "eval_loss", "difference"]
 
 
-def evaluation_table(study: Study) -> pd.DataFrame:
+def table(study: Study) -> pd.DataFrame:
     """COLUMNS, by configuration, seed, data set; only evaluations of the study's trials
     (a trial's retry replaced it: its evaluations go with it)."""
     client = MlflowClient(study.tracking_uri)
@@ -48,28 +49,24 @@ def evaluation_table(study: Study) -> pd.DataFrame:
                              kind="stable").reset_index(drop=True)
 
 
-def blocks(study: Study) -> list[tuple]:
+def blocks(study: Study) -> list[Block]:
     """The report's section: each evaluation beside its trial's own test accuracy."""
-    table = evaluation_table(study)
-    if table.empty:
+    t = table(study)
+    if t.empty:
         return []
-
-    def num(x: object, fmt: str = ".4f") -> str:
-        return "—" if x is None or pd.isna(x) else format(x, fmt)
-
-    data = [r if r not in ("", "None") else d for d, r in zip(table["dataset"], table["root"],
+    data = [r if r not in ("", "None") else d for d, r in zip(t["dataset"], t["root"],
                                                                 strict=True)]
     shown = pd.DataFrame({
-        "configuration": table["config"], "seed": table["seed"], "evaluated on": data,
-        "clips": [f"{p} of {s} ({t}), {num(n, '.0f')}" for p, s, t, n in zip(
-            table["part"], table["split"], table["task"], table["clips"], strict=True)],
-        "own test acc": table["trial_test_acc"].map(num),
-        "acc here": table["eval_acc"].map(num),
-        "difference": table["difference"].map(lambda x: num(x, "+.4f")),
-        "loss here": table["eval_loss"].map(num)})
-    return [("h2", "Evaluations on other data"),
-            ("p", "Trained trials tested again with `harness evaluate` on another data set or "
+        "configuration": t["config"], "seed": t["seed"], "evaluated on": data,
+        "clips": [f"{p} of {s} ({task}), {num(n, '.0f')}" for p, s, task, n in zip(
+            t["part"], t["split"], t["task"], t["clips"], strict=True)],
+        "own test acc": t["trial_test_acc"].map(num),
+        "acc here": t["eval_acc"].map(num),
+        "difference": t["difference"].map(lambda x: num(x, "+.4f")),
+        "loss here": t["eval_loss"].map(num)})
+    return [Heading("Evaluations on other data"),
+            Paragraph("Trained trials tested again with `harness evaluate` on another data set or "
                   "split (their logged model, words matched by name), beside the accuracy on "
                   "their own test split. A front-end whose gain holds here is not an artefact "
                   "of one recording set; one run per row, no interval."),
-            ("table", shown, "evaluations.csv", table)]
+            Table(shown, "evaluations.csv", t)]

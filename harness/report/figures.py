@@ -198,7 +198,7 @@ def robustness(table: pd.DataFrame, frontend: str) -> bytes:
     """Accuracy vs time shift (left) and vs SNR (right) for one front-end's configurations:
     mean over seeds with its 95% CI bar; the clean accuracy at shift 0 and as a dotted line.
 
-    `table`: harness.report.robustness.robustness_table rows of one front-end (config, kind
+    `table`: harness.report.robustness.table rows of one front-end (config, kind
     "clean" | "shift" | "snr", value in ms or dB, mean, ci_low, ci_high).
     """
     fig = Figure(figsize=(10, 4), layout="constrained")

@@ -3,29 +3,29 @@ complex front-end's advantage survives them.
 
     from harness.report import robustness as rr
     rr.conditions(study)          # ["test_acc", "robust_shift_-200ms_acc", ...] present here
-    rr.robustness_table(study)    # one row per configuration and condition (robustness.csv)
+    rr.table(study)               # one row per configuration and condition (robustness.csv)
     rr.judge_conditions(study)    # per (complex, magnitude) pair and condition: a verdict
-    rr.blocks(study)              # the report's section (harness/commands/report.py)
+    rr.blocks(study)              # the report's section
 
 The metrics are harness.evaluation.robustness's, logged by trials with `robustness = true`. Each
-condition is judged exactly as the clean finding is (harness.report.finding.compare: pairs
-over seeds; harness.report.verdicts.decide), on that condition's accuracy instead of `test_acc`.
+condition is judged exactly as the clean finding is (harness.report.judging: pairs over
+seeds, harness.report.verdicts's rules), on that condition's accuracy instead of `test_acc`.
 The Holm family is every (pair, condition) comparison with a p-value, the clean one included.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 
 import pandas as pd
 
 from harness.report import figures
-from harness.report.finding import compare, family_pairs
-from harness.report.runs import COMPLETE, Study, num, synthetic
-from harness.report.stats import PairedStats, holm, mean_interval
-from harness.report.verdicts import Verdict, decide, withheld
+from harness.report.blocks import Block, Bullets, Figure, Heading, Paragraph, Table
+from harness.report.judging import compare, family_pairs, judge_all
+from harness.report.runs import COMPLETE, Study, ci_text, num, synthetic
+from harness.report.stats import PairedStats, mean_interval
+from harness.report.verdicts import Verdict
 
 CLEAN = "test_acc"
 _SHIFT = re.compile(r"robust_shift_(-?\d+)ms_acc$")
@@ -53,7 +53,7 @@ def conditions(study: Study) -> list[str]:
     return [CLEAN, *shifts, *snrs]
 
 
-def robustness_table(study: Study) -> pd.DataFrame:
+def table(study: Study) -> pd.DataFrame:
     """One row per (configuration, condition): mean accuracy and 95% t-interval over the
     complete trials (seeds) that logged it."""
     rows = []
@@ -86,22 +86,11 @@ class ConditionVerdict:
 
 def judge_conditions(study: Study) -> list[ConditionVerdict]:
     """Every (complex, magnitude) pair under every condition, judged by harness.report.verdicts."""
-    comps = []
-    for metric in conditions(study):
-        # compare() reads test_acc: give it this condition's accuracy under that name
-        view = dataclasses.replace(study, runs=study.runs.assign(test_acc=study.runs[metric]))
-        comps += [(metric, compare(view, a, b)) for a, b in family_pairs(study)]
-    tested = [i for i, (_, c) in enumerate(comps) if c.stats.p_value is not None]
-    adjusted = dict(zip(tested, holm([comps[i][1].stats.p_value for i in tested]), strict=True))
-    out = []
-    for i, (metric, c) in enumerate(comps):
-        fake = synthetic(c.trials if len(c.trials) else study.runs)
-        conv = c.trials["converged"] if "converged" in c.trials else pd.Series(dtype=float)
-        v = withheld(c.reason, synthetic=fake) if c.reason else decide(
-            c.stats, adjusted.get(i), trials=len(c.trials), unconverged=int((conv == 0).sum()),
-            unrecorded=int(conv.isna().sum()), synthetic=fake)
-        out.append(ConditionVerdict(c.a, c.b, metric, c.stats, adjusted.get(i), v))
-    return out
+    family = [compare(study, a, b, metric) for metric in conditions(study)
+              for a, b in family_pairs(study)]
+    return [ConditionVerdict(j.comparison.a, j.comparison.b, j.comparison.metric,
+                             j.comparison.stats, j.holm_p, j.verdict)
+            for j in judge_all(study, family)]
 
 
 def answer(judged: list[ConditionVerdict]) -> list[str]:
@@ -127,35 +116,33 @@ def answer(judged: list[ConditionVerdict]) -> list[str]:
         lines.append(head + (f" Per condition: {parts}." if parts else ""))
     return lines
 
-
-
-def blocks(study: Study) -> list[tuple]:
-    """The report's robustness section (harness.commands.render blocks); [] when no trial
-    logged robustness metrics."""
+def blocks(study: Study) -> list[Block]:
+    """The report's robustness section; [] when no trial logged robustness metrics."""
     if len(conditions(study)) == 1:
         return []
-    table = robustness_table(study)
-    out: list[tuple] = [
-        ("h2", "Robustness: time shift and background noise"),
-        ("p", "Test accuracy with every clip shifted (zero-filled; + delays the word) and with "
-              "a `_background_noise_` window added at a fixed SNR (mean-square power over the "
-              "1 s clip; digitally silent clips stay silent; fixed seed, the same windows for "
-              "every model; harness.evaluation.robustness). Mean and 95% t-interval over seeds.")]
-    for fe, g in table.groupby("frontend", sort=True):
+    numbers = table(study)
+    out: list[Block] = [
+        Heading("Robustness: time shift and background noise"),
+        Paragraph("Test accuracy with every clip shifted (zero-filled; + delays the word) and "
+                  "with a `_background_noise_` window added at a fixed SNR (mean-square power "
+                  "over the 1 s clip; digitally silent clips stay silent; fixed seed, the same "
+                  "windows for every model; harness.evaluation.robustness). Mean and 95% "
+                  "t-interval over seeds.")]
+    for fe, g in numbers.groupby("frontend", sort=True):
         name = re.sub(r"[^\w.-]+", "_", fe)
         shown = pd.DataFrame({
             "configuration": g["config"], "condition": g["condition"], "n": g["n"],
             "mean acc": g["mean"].map(num),
-            "95% CI": [f"[{num(lo)}, {num(hi)}]" if pd.notna(lo) else "—"
-                       for lo, hi in zip(g["ci_low"], g["ci_high"], strict=True)]})
-        out += [("p", f"**`{fe}`**"), ("table", shown, f"robustness_{name}.csv", g),
-                ("fig", f"robustness_{name}", figures.robustness(g, fe),
-                 f"{fe}: accuracy vs shift and SNR")]
+            "95% CI": [ci_text(lo, hi) for lo, hi in zip(g["ci_low"], g["ci_high"],
+                                                          strict=True)]})
+        out += [Paragraph(f"**`{fe}`**"), Table(shown, f"robustness_{name}.csv", g),
+                Figure(f"robustness_{name}", figures.robustness(g, fe),
+                       f"{fe}: accuracy vs shift and SNR")]
     judged = judge_conditions(study)
-    out.append(("h2", "Does the complex front-end's advantage survive shift and noise?"))
+    out.append(Heading("Does the complex front-end's advantage survive shift and noise?"))
     if not judged:
-        return [*out, ("p", "No pair of a complex-family and a magnitude-family front-end "
-                            "here: nothing to compare.")]
+        return [*out, Paragraph("No pair of a complex-family and a magnitude-family front-end "
+                                "here: nothing to compare.")]
     rows = pd.DataFrame([{"a": j.a, "b": j.b, "condition": j.label, "metric": j.metric,
                           "pairs": j.stats.n, "mean_diff": j.stats.mean, "ci_low": j.stats.low,
                           "ci_high": j.stats.high, "p_value": j.stats.p_value,
@@ -165,17 +152,17 @@ def blocks(study: Study) -> list[tuple]:
         "comparison": [f"`{a}` − `{b}`" for a, b in zip(rows["a"], rows["b"], strict=True)],
         "condition": rows["condition"], "pairs": rows["pairs"],
         "mean difference": rows["mean_diff"].map(lambda x: num(x, "+.4f")),
-        "95% CI": [f"[{num(lo, '+.4f')}, {num(hi, '+.4f')}]" if pd.notna(lo) else "—"
-                   for lo, hi in zip(rows["ci_low"], rows["ci_high"], strict=True)],
+        "95% CI": [ci_text(lo, hi, "+.4f") for lo, hi in zip(rows["ci_low"], rows["ci_high"],
+                                                             strict=True)],
         "Holm p": rows["p_holm"].map(lambda x: num(x, ".3g")),
         "verdict": [f"**{j.verdict.head}**" for j in judged]})
     return [*out,
-            ("p", "Each condition's paired difference (complex side minus magnitude side, over "
-                  "seeds) gets a verdict by the same rules as the clean finding "
-                  "(harness.report.verdicts), Holm-adjusted over every pair and condition, the "
-                  "clean one included. The advantage survives a condition when its verdict "
-                  "there is **better**."),
-            ("ul", answer(judged) + ([f"Synthetic data ({', '.join(fake)}): these verdicts "
+            Paragraph("Each condition's paired difference (complex side minus magnitude side, "
+                      "over seeds) gets a verdict by the same rules as the clean finding "
+                      "(harness.report.verdicts), Holm-adjusted over every pair and condition, "
+                      "the clean one included. The advantage survives a condition when its "
+                      "verdict there is **better**."),
+            Bullets(answer(judged) + ([f"Synthetic data ({', '.join(fake)}): these verdicts "
                                        "say nothing yet about recorded speech."]
                                       if (fake := synthetic(study.runs)) else [])),
-            ("table", shown, "robustness_verdicts.csv", rows)]
+            Table(shown, "robustness_verdicts.csv", rows)]

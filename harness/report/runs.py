@@ -3,11 +3,11 @@
     python -m harness report quick                      # reports/quick/ from runs/mlflow.db
     python -m harness report quick --tracking-uri sqlite:///runs/mlflow.db --out /tmp/q
 
-Reads the child runs (tag `harness.role=trial`) of one experiment into pandas and
-turns them into tables, never training anything; harness/commands/report.py lays
-the tables and figures out as `report.md`, a self-contained `report.html` and
-CSVs. Everything is sorted, and dated by the runs themselves, so the same store
-always gives byte-identical files.
+Reads the child runs (tag `harness.role=trial`) of one experiment into pandas, and
+their artifacts, never training anything; the report's sections (harness.report.finding,
+.comparison, ...) turn them into tables and blocks, harness.report.build lays them out as
+`report.md`, a self-contained `report.html` and CSVs. Everything is sorted, and dated by the
+runs themselves, so the same store always gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -26,12 +26,19 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
 from harness.data import SYNTHETIC
 from harness.errors import HarnessError
-from harness.report.stats import mean_interval
-from harness.tracking.runs import DEFAULT_MARGIN, DEFAULT_TRACKING_URI
+from harness.tracking.names import KEY, tag_column
+from harness.tracking.runs import (  # resolve_tracking_uri: harness.report exports it
+    DEFAULT_MARGIN,
+    DEFAULT_TRACKING_URI,
+    resolve_tracking_uri,  # noqa: F401
+)
 
+NO_SUCH_ARTIFACT = ErrorCode.Name(RESOURCE_DOES_NOT_EXIST)  # MlflowException.error_code
 COMPLETE, PRUNED, FAILED = "COMPLETE", "PRUNED", "FAIL"
 DIVERGED = "DIVERGED"  # a run tagged `diverged` (harness/divergence.py), complete or not
 METRICS = ("test_acc", "best_valid_acc", "best_epoch", "train_samples_per_s",
@@ -51,11 +58,6 @@ class Study:
     runs: pd.DataFrame            # run_id, state, config, <param keys>, <METRICS>, tags, dates
     group_keys: list[str]         # frontend, model, other searched or varying params, never seed
     margin: float = DEFAULT_MARGIN  # equivalence margin, accuracy (parent tag harness.margin)
-
-
-def resolve_tracking_uri(uri: str | None) -> str:
-    """--tracking-uri, else $MLFLOW_TRACKING_URI, else the harness's SQLite store under runs/."""
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 @contextmanager
@@ -134,11 +136,11 @@ def load(name: str, tracking_uri: str) -> Study:
 def latest_attempts(runs: pd.DataFrame) -> pd.DataFrame:
     """One run per trial identity (tag `harness.key`): a retry's, not its dead or failed
     attempt's; a finished run over any other. Runs without the tag are all kept."""
-    if "tags.harness.key" not in runs:  # a store from before the tag
+    if tag_column(KEY) not in runs:  # a store from before the tag
         return runs.copy()
-    keys = runs["tags.harness.key"].fillna("")
+    keys = runs[tag_column(KEY)].fillna("")
     keyed = runs[keys != ""].assign(_done=runs["status"] == "FINISHED")
-    keep = keyed.sort_values(["_done", "start_time"]).drop_duplicates("tags.harness.key",
+    keep = keyed.sort_values(["_done", "start_time"]).drop_duplicates(tag_column(KEY),
                                                                         keep="last")
     return pd.concat([runs[keys == ""], keep.drop(columns="_done")]).copy()
 
@@ -158,45 +160,6 @@ def study_margin(parents: pd.DataFrame, name: str) -> float:
                            f"{values.iloc[0]!r}; it must be a positive accuracy difference "
                            "such as 0.005")
     return margin
-
-
-def comparison_table(study: Study) -> pd.DataFrame:
-    """One row per configuration, best mean test accuracy first; failures counted, not averaged."""
-    rows = []
-    for label, g in study.runs.groupby("config", sort=True):
-        done = g[(g["state"] == COMPLETE) & g["test_acc"].notna()]
-        ci = mean_interval(done["test_acc"])
-        rows.append({
-            "config": label, **{k: g[k].iloc[0] for k in study.group_keys},
-            "complete": len(done), "pruned": int((g["state"] == PRUNED).sum()),
-            "failed": int((g["state"] == FAILED).sum()),
-            "diverged": int((g["state"] == DIVERGED).sum()),
-            "test_acc_mean": ci.mean, "test_acc_low": ci.low, "test_acc_high": ci.high,
-            "valid_acc_mean": done["best_valid_acc"].mean(),
-            "best_epoch_mean": done["best_epoch"].mean(),
-            # the last epoch's throughput per trial (warm), median over trials
-            **{k: done[k].median() for k in ("train_samples_per_s", "eval_samples_per_s",
-                                             "frontend_samples_per_s")},
-            "peak_memory_mb": done["peak_memory_mb"].max(),
-            # the pipeline's cost per clip (harness.models.cost): fixed per configuration
-            **{k: done[k].median() for k in ("params", "macs", "latency_ms")},
-        })
-    table = pd.DataFrame(rows).sort_values(["test_acc_mean", "config"], ascending=[False, True],
-                                           na_position="last", kind="stable")
-    table["pareto"] = pareto_front(table["macs"], table["test_acc_mean"])
-    return table.reset_index(drop=True)
-
-
-def pareto_front(cost: pd.Series, accuracy: pd.Series) -> list[bool]:
-    """Whether each point is on the accuracy-vs-cost Pareto front: no other point costs
-    no more and is at least as accurate, better in one of the two. NaN is never on it."""
-    points = [(c, a) if pd.notna(c) and pd.notna(a) else None
-              for c, a in zip(cost, accuracy, strict=True)]
-
-    def dominated(p: tuple[float, float]) -> bool:
-        return any(q is not None and q != p and q[0] <= p[0] and q[1] >= p[1] for q in points)
-
-    return [p is not None and not dominated(p) for p in points]
 
 
 def valid_curves(study: Study) -> pd.DataFrame:
@@ -230,7 +193,10 @@ def predictions(study: Study, run_id: str) -> pd.DataFrame | None:
 
 
 def artifact_csv(study: Study, run_id: str, name: str, **read: Any) -> pd.DataFrame | None:
-    """A CSV artifact of one run read with pandas, or None if it (or the store) is missing."""
+    """A CSV artifact of one run read with pandas, or None if the run has no such artifact
+    (or the SQLite store is gone). Any other failure (a store that cannot be read, an
+    artifact folder without permission) is a HarnessError naming the run: a report that
+    silently left out McNemar or a confusion matrix would look complete."""
     uri = study.tracking_uri
     if uri.startswith("sqlite:///") and not Path(uri[10:]).is_file():
         return None  # opening a missing SQLite store would create it
@@ -238,8 +204,11 @@ def artifact_csv(study: Study, run_id: str, name: str, **read: Any) -> pd.DataFr
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = MlflowClient(uri).download_artifacts(run_id, name, tmp)
-        except Exception:  # mlflow raises several types for "no such artifact"
-            return None
+        except MlflowException as exc:
+            if exc.error_code == NO_SUCH_ARTIFACT:  # the run never logged it: that is all
+                return None
+            raise HarnessError(f"run {run_id}: cannot read its artifact {name} from {uri}: "
+                               f"{str(exc).splitlines()[0]}") from exc
         return pd.read_csv(path, **read)
 
 
@@ -325,3 +294,8 @@ def example_clip(dataset: str | None, root: str | None, word: str | None = None
 def num(x: object, fmt: str = ".4f") -> str:
     """A table cell: `x` formatted, or an em dash for a missing value (None, NaN)."""
     return "—" if x is None or pd.isna(x) else format(x, fmt)
+
+
+def ci_text(low: float | None, high: float | None, fmt: str = ".4f") -> str:
+    """An interval cell, `[low, high]`, or an em dash when there is none."""
+    return "—" if low is None or pd.isna(low) else f"[{format(low, fmt)}, {format(high, fmt)}]"

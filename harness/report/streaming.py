@@ -1,17 +1,17 @@
 """The report's streaming section: FRR at 1 FA/h per configuration, verdicts, DET bands.
 
-    table = stream_table(study)      # one row per configuration (stream.csv)
+    table(study)                     # one row per configuration (stream.csv)
     judged = stream_judge(study)     # complex vs magnitude on 1 - FRR@1FA/h, accuracy's rules
-    blocks(study, comparison)        # the section, in harness/commands/render.py's blocks
+    blocks(study, comparison)        # the section (harness.report.blocks)
 
 Reads the `stream_*` metrics and each run's `stream_det.csv` (harness/streaming/track.py).
 A study whose trials ran without `[stream]` gets no section at all.
 
 The verdicts are those of the accuracy finding, on another number: the detection rate at
-1 false alarm per hour, 1 - `stream_frr_at_1fa_h`, paired over seeds the same way
-(harness.report.finding.compare), Holm over the same family of front-end pairs, judged
-by harness.report.verdicts.decide at the study's margin (a fraction of keyword clips here, as it
-is a fraction of test clips for accuracy).
+1 false alarm per hour, 1 - `stream_frr_at_1fa_h` (DETECTION, a column of its own), paired
+over seeds the same way and Holm over the same family of front-end pairs
+(harness.report.judging.judge), judged by harness.report.verdicts at the study's margin (a
+fraction of keyword clips here, as it is a fraction of test clips for accuracy).
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ import dataclasses
 
 import pandas as pd
 
-from harness.report.finding import MCNEMAR_COLUMNS, Judged, compare, family_pairs
-from harness.report.runs import COMPLETE, Study, artifact_csv, num, synthetic
-from harness.report.stats import holm, mean_interval
-from harness.report.verdicts import decide, withheld
+from harness.report.blocks import Block, Bullets, Figure, Heading, Paragraph, Table
+from harness.report.judging import Judged, judge
+from harness.report.runs import COMPLETE, Study, artifact_csv, num
+from harness.report.stats import mean_interval
 
 KEY = "stream_frr_at_1fa_h"
+DETECTION = "stream_detect_at_1fa_h"  # 1 - KEY: the rate the verdicts compare (higher wins)
 SHOWN = (("stream_frr_at_1fa_h", "FRR @ 1 FA/h"), ("stream_frr_at_0.5fa_h", "FRR @ 0.5 FA/h"),
          ("stream_det_auc", "DET area"))
 COST = ("stream_clip_macs", "stream_macs_per_audio_s", "stream_cpu_s_per_audio_s",
@@ -39,7 +40,7 @@ def _done(study: Study) -> pd.DataFrame:
     return r[(r["state"] == COMPLETE) & r[KEY].notna()]
 
 
-def stream_table(study: Study) -> pd.DataFrame:
+def table(study: Study) -> pd.DataFrame:
     """config, n, then <metric>_mean/_low/_high for SHOWN (95% t-interval over seeds) and
     the median of each COST column."""
     rows = []
@@ -72,63 +73,53 @@ def stream_curves(study: Study) -> pd.DataFrame:
 
 
 def stream_judge(study: Study) -> list[Judged]:
-    """Each family pair on 1 - FRR@1FA/h, judged (no McNemar: a stream is no clip set)."""
-    runs = study.runs.copy()
-    runs["test_acc"] = 1.0 - runs[KEY] if KEY in runs else float("nan")
-    s = dataclasses.replace(study, runs=runs)
-    comps = [compare(s, a, b) for a, b in family_pairs(s)]
-    tested = [i for i, c in enumerate(comps) if c.stats.p_value is not None]
-    adjusted = dict(zip(tested, holm([comps[i].stats.p_value for i in tested]), strict=True))
-    out = []
-    for i, c in enumerate(comps):
-        fake = synthetic(c.trials if len(c.trials) else runs[runs["frontend"].isin([c.a, c.b])])
-        conv = c.trials["converged"] if "converged" in c.trials else pd.Series(dtype=float)
-        v = withheld(c.reason, synthetic=fake) if c.reason else decide(
-            c.stats, adjusted.get(i), trials=len(c.trials), unconverged=int((conv == 0).sum()),
-            unrecorded=int(conv.isna().sum()), synthetic=fake)
-        out.append(Judged(c, adjusted.get(i), v, pd.DataFrame(columns=MCNEMAR_COLUMNS)))
-    return out
+    """Each family pair on the detection rate at 1 FA/h (no McNemar: a stream is no clip
+    set)."""
+    runs = study.runs.assign(**{DETECTION: 1.0 - study.runs[KEY] if KEY in study.runs
+                                else float("nan")})
+    return judge(dataclasses.replace(study, runs=runs), DETECTION)
 
 
-
-def blocks(study: Study, comparison: pd.DataFrame) -> list[tuple]:
+def blocks(study: Study, comparison: pd.DataFrame) -> list[Block]:
     """The section's blocks ([] when no trial has stream metrics); colours follow the
     comparison table's order, as every other figure of the report."""
-    table = stream_table(study)
-    if table.empty:
+    numbers = table(study)
+    if numbers.empty:
         return []
     from harness.plotting import colors_for
     from harness.streaming.figures import det_bands
 
     acc = comparison.set_index("config")["test_acc_mean"]
-    shown = pd.DataFrame({"configuration": table["config"], "trials": table["n"],
-                          "clip test acc": table["config"].map(acc).map(num), **{
+    t = numbers
+    shown = pd.DataFrame({"configuration": t["config"], "trials": t["n"],
+                          "clip test acc": t["config"].map(acc).map(num), **{
         name: [f"{num(m)} [{num(lo)}, {num(hi)}]" if pd.notna(lo) else num(m) for m, lo, hi in zip(
-            table[f"{col}_mean"], table[f"{col}_low"], table[f"{col}_high"], strict=True)]
+            t[f"{col}_mean"], t[f"{col}_low"], t[f"{col}_high"], strict=True)]
         for col, name in SHOWN},
-        "clip MMACs": (table["stream_clip_macs"] / 1e6).map(lambda x: num(x, ".2f")),
-        "stream MMACs/s": (table["stream_macs_per_audio_s"] / 1e6).map(lambda x: num(x, ".1f")),
-        "CPU s per audio s": table["stream_cpu_s_per_audio_s"].map(lambda x: num(x, ".4f")),
-        "audio s/s (device)": table["stream_audio_s_per_s"].map(lambda x: num(x, ",.0f")),
-        "stream hours": table["stream_hours"].map(lambda x: num(x, ".2f"))})
+        "clip MMACs": (t["stream_clip_macs"] / 1e6).map(lambda x: num(x, ".2f")),
+        "stream MMACs/s": (t["stream_macs_per_audio_s"] / 1e6).map(lambda x: num(x, ".1f")),
+        "CPU s per audio s": t["stream_cpu_s_per_audio_s"].map(lambda x: num(x, ".4f")),
+        "audio s/s (device)": t["stream_audio_s_per_s"].map(lambda x: num(x, ",.0f")),
+        "stream hours": t["stream_hours"].map(lambda x: num(x, ".2f"))})
     judged = stream_judge(study)
-    out: list[tuple] = [
-        ("h2", "Streaming: false rejects at a false-alarm budget"),
-        ("p", "Each trial's pipeline slid over a long stream cut from its test split (keyword "
-              "clips at random onsets over background noise; docs/streaming.md): 1 s window, "
-              "posteriors smoothed and thresholded with a refractory period. FRR is the share "
-              "of keyword clips not detected at the best threshold whose false alarms per hour "
-              "stay within the budget; the DET area is the mean FRR over 0–10 FA/h (lower is "
-              "better), beside the clips' test accuracy. Means and 95% t-intervals over seeds; "
-              "cost columns are medians: MACs of one window and per second of audio at the "
-              "hop, CPU seconds per second of audio."),
-        ("table", shown, "stream.csv", table)]
+    out: list[Block] = [
+        Heading("Streaming: false rejects at a false-alarm budget"),
+        Paragraph("Each trial's pipeline slid over a long stream cut from its test split "
+                  "(keyword clips at random onsets over background noise; docs/streaming.md): "
+                  "1 s window, posteriors smoothed and thresholded with a refractory period. FRR "
+                  "is the share of keyword clips not detected at the best threshold whose false "
+                  "alarms per hour stay within the budget; the DET area is the mean FRR over "
+                  "0–10 FA/h (lower is better), beside the clips' test accuracy. Means and 95% "
+                  "t-intervals over seeds; cost columns are medians: MACs of one window and per "
+                  "second of audio at the hop, CPU seconds per second of audio."),
+        Table(shown, "stream.csv", numbers)]
     if judged:
-        out += [("p", "Verdicts on the detection rate at 1 FA/h (1 − FRR), complex side minus "
-                      "magnitude side, under the accuracy finding's rules (paired over seeds, "
-                      f"Holm, margin ±{study.margin:g}):"), ("ul", [j.line for j in judged])]
+        out += [Paragraph("Verdicts on the detection rate at 1 FA/h (1 − FRR), complex side "
+                          "minus magnitude side, under the accuracy finding's rules (paired over "
+                          f"seeds, Holm, margin ±{study.margin:g}):"),
+                Bullets([j.line for j in judged])]
     curves = stream_curves(study)
     if not curves.empty:
         colors = colors_for(list(comparison["config"]))
-        out.append(("fig", "stream_det", det_bands(curves, colors), "streaming DET curves"))
+        out.append(Figure("stream_det", det_bands(curves, colors), "streaming DET curves"))
     return out

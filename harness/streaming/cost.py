@@ -6,13 +6,13 @@
     cost.cpu_s_per_audio_s  # process CPU seconds per second of audio, measured on CPU
 
 A non-streaming network re-reads the whole second at every hop, so the stream costs
-16000 / hop times the clip (10x at the default 100 ms). MACs are counted by
-`torch.utils.flop_counter.FlopCounterMode` (FLOPs / 2) over the whole pipeline, as
-`harness.models.count_macs` counts the network alone: matmuls and convolutions (the
-mel filterbank and DCT included), not the FFT, for which the counter has no rule, nor
-elementwise work. CPU time is `time.process_time` (all threads of this process) around
-`posteriors` on a copy of the pipeline on the CPU, after one warm-up pass, at torch's
-current thread count; `wall_s_per_audio_s` beside it is the real-time factor.
+16000 / hop times the clip (10x at the default 100 ms). MACs are
+`harness.models.cost.count_macs` of the whole pipeline on one window, the count the
+report's comparison table shows: matmuls and convolutions (the mel filterbank and DCT
+included) and the FFTs, not elementwise work. CPU time is `time.process_time` (all
+threads of this process) around `posteriors` on a copy of the pipeline on the CPU, after
+one warm-up pass, at torch's current thread count; `wall_s_per_audio_s` beside it is the
+real-time factor.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from harness.data.speech_commands import CLIP_SAMPLES, SAMPLE_RATE
+from harness.models.cost import count_macs
 from harness.streaming.infer import posteriors
 
 COST_SECONDS = 20.0  # audio timed on the CPU: 200 windows at the default hop
@@ -45,23 +46,6 @@ class StreamCost:
         return {f"stream_{k}": float(v) for k, v in asdict(self).items()}
 
 
-@torch.no_grad()
-def pipeline_macs(net: nn.Module) -> int:
-    """MACs of one (1, 16000) window through `net` (FlopCounterMode FLOPs / 2), eval mode."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    param = next(net.parameters(), None)
-    x = torch.zeros(1, CLIP_SAMPLES, device=param.device if param is not None else "cpu")
-    was_training = net.training
-    net.eval()
-    try:
-        with FlopCounterMode(display=False) as counter:
-            net(x)
-    finally:
-        net.train(was_training)
-    return counter.get_total_flops() // 2
-
-
 def streaming_cost(net: nn.Module, hop: int, seconds: float = COST_SECONDS,
                    batch: int = 512) -> StreamCost:
     """Count and time `net` at `hop` on `seconds` of seeded noise, on the CPU."""
@@ -72,7 +56,7 @@ def streaming_cost(net: nn.Module, hop: int, seconds: float = COST_SECONDS,
     cpu_start, wall_start = time.process_time(), time.perf_counter()
     posteriors(cpu, audio, hop=hop, batch=batch)
     cpu_s, wall_s = time.process_time() - cpu_start, time.perf_counter() - wall_start
-    macs = pipeline_macs(cpu)
+    macs = count_macs(cpu, (CLIP_SAMPLES,))
     per_s = SAMPLE_RATE / hop
     return StreamCost(clip_macs=macs, windows_per_audio_s=per_s, macs_per_audio_s=macs * per_s,
                       cpu_s_per_audio_s=cpu_s / seconds, wall_s_per_audio_s=wall_s / seconds,

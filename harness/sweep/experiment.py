@@ -98,12 +98,12 @@ class Experiment:
         """The full flat dict of one trial, sorted: fixed values, then the searched ones,
         then every value of its recipe that neither gives; a random split without a fixed
         `split_seed` takes the trial's seed, so each replicate draws its own split."""
+        from harness.data.spec import DataSpec
         from harness.training.recipes import resolve
 
         merged = {**self.fixed, **searched}
         merged.update(dataclasses.asdict(resolve(merged)))
-        if merged.get("data.split") == "random" and merged.get("data.split_seed") is None:
-            merged["data.split_seed"] = merged["seed"]
+        merged.update(DataSpec.from_params(merged).for_seed(merged["seed"]).params())
         first = ("frontend", "model", "seed")
         return {k: merged[k] for k in (*first, *sorted(set(merged) - set(first)))}
 

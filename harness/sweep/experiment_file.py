@@ -5,8 +5,9 @@
 One flat namespace names every option everywhere: in `[train]`, in `[search.space]`,
 in `--set KEY=VALUE` and in the MLflow params. Keys are `frontend`, `model`, any
 TrainConfig field (`recipe`, `epochs`, `batch_size`, `lr`, ...), `model.<opt>` and
-`frontend.<opt>` (options of the registered factories) and, in `[data]`, `dataset`,
-`root`, `split`, `split_seed`, `task` (`data.<key>` elsewhere; tasks: docs/tasks.md).
+`frontend.<opt>` (options of the registered factories) and, in `[data]`, the fields of
+harness.data.spec.DataSpec: `dataset`, `root`, `split`, `split_seed`, `task` (`data.<key>`
+elsewhere; tasks: docs/tasks.md).
 `recipe` names a registered training recipe (harness.training.recipes: `as_ran` by default); any
 of its keys (`epochs`, `lr`, `patience`, `test_weights`, ...) given beside it overrides
 that one value. A random split
@@ -58,7 +59,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.data import DATASETS, SPLITS, TASKS
+from harness.data import DATASETS
+from harness.data.spec import DataSpec
 from harness.errors import HarnessError
 from harness.streaming.settings import StreamSettings
 from harness.sweep.experiment import KEPT_MODELS, Experiment, Range
@@ -66,9 +68,6 @@ from harness.tracking.runs import DEFAULT_MARGIN
 
 SAMPLERS = ("grid", "tpe", "random")
 PRUNERS = ("none", "median", "hyperband")
-DATA_DEFAULTS: dict[str, Any] = {"dataset": "synth_commands", "root": None,
-                                 "split": "official", "split_seed": None,  # None: the seed
-                                 "task": "words30"}
 NOT_PARAMS = ("seed", "device")  # TrainConfig fields that are not plain trial params
 EXPERIMENTS_DIR = Path("experiments")
 
@@ -134,9 +133,9 @@ class _Validator:
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
             raise self.fail("name", f"{name!r}: use letters, digits, '_', '-', '.'")
         description = raw.get("description", "")
-        data = self.table(raw.get("data", {}), "[data]", tuple(DATA_DEFAULTS))
+        data = self.table(raw.get("data", {}), "[data]", DataSpec.key_names())
         self.dataset(data)
-        fixed = {f"data.{k}": data.get(k, v) for k, v in DATA_DEFAULTS.items()}
+        fixed = {**DataSpec().params(), **{f"data.{k}": v for k, v in data.items()}}
         named = "dataset" in data or "data.dataset" in overrides
         explicit = {f"data.{k}" for k in data}
         for key, value in _flatten(raw.get("train", {})).items():
@@ -226,7 +225,7 @@ class _Validator:
             raise HarnessError(f"{self.path}: {exc}") from None
 
     def dataset(self, data: dict[str, Any]) -> None:
-        name = data.get("dataset", DATA_DEFAULTS["dataset"])
+        name = data.get("dataset", DataSpec.dataset)
         if data.get("root") is None and name not in DATASETS:
             raise self.fail("[data] dataset", f"unknown data set {name!r}; known: "
                                               f"{', '.join(DATASETS)} (or give root)")
@@ -287,18 +286,10 @@ class _Validator:
                                        f"{', '.join(RECIPES.list())}")
             return value
         if key.startswith("data."):
-            sub = key.removeprefix("data.")
-            if sub not in DATA_DEFAULTS:
-                raise self.fail(where, f"unknown data key; known: {', '.join(DATA_DEFAULTS)}")
-            if sub == "split" and value not in SPLITS:
-                raise self.fail(where, f"split {value!r}; use one of {', '.join(SPLITS)}")
-            if sub == "task" and value not in TASKS:
-                raise self.fail(where, f"task {value!r}; use one of {', '.join(TASKS)}")
-            if sub == "split_seed" and value is not None and (
-                    isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                raise self.fail(where, f"split_seed {value!r}: an integer >= 0 (or leave it out: "
-                                       "each replicate then draws its own split)")
-            return value
+            try:
+                return DataSpec.check(key.removeprefix("data."), value)
+            except HarnessError as exc:
+                raise self.fail(where, str(exc)) from None
         expected = self.train_types.get(key)
         if expected is None:
             known = ", ".join(["frontend", "model", "model.<option>", "frontend.<option>",

@@ -2,7 +2,7 @@
 and stopping a sweep whose first trials all fail alike.
 
     requeue(study, trial)                # run it again (the cap: MAX_RETRY retries)
-    retry_failed(Study(plan))            # `harness sweep --retry-failed`: FAIL -> WAITING
+    retry_failed(TrialQueue(plan))       # `harness sweep --retry-failed`: FAIL -> WAITING
     streak = FirstFailures(todo)
     if (why := streak.add("FAIL", reason)): stop the sweep, raise HarnessError(why)
 
@@ -24,10 +24,11 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from harness.tracking.names import ATTEMPT, FIXED, KEY, RETRY_OF, SLOT
+
 MAX_RETRY = 2          # a trial whose worker died runs at most 1 + MAX_RETRY times
 STOP_AFTER = 3         # the first this many trials of a sweep all failing alike stop it
 DIED = "its worker process died"
-ATTEMPT = "harness.attempt"  # user attribute: 1 for the first run of a trial, 2 for its retry
 
 
 def gave_up(attempts: int) -> str:
@@ -51,18 +52,17 @@ def requeue(study: optuna.Study, trial: FrozenTrial, *, died: bool = True) -> bo
     if died and attempt > MAX_RETRY:
         return False
     params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
-    keep = {k: v for k, v in trial.user_attrs.items()
-            if k in ("harness.fixed", "harness.key", "harness.slot")}
+    keep = {k: v for k, v in trial.user_attrs.items() if k in (FIXED, KEY, SLOT)}
     study.enqueue_trial(params, user_attrs={
-        **keep, "harness.retry_of": trial.number, ATTEMPT: attempt + 1 if died else 1})
+        **keep, RETRY_OF: trial.number, ATTEMPT: attempt + 1 if died else 1})
     return True
 
 
-def retry_failed(study: Any) -> int:
-    """Queue every FAIL trial of the plan (harness.sweep.queue.Study) again; how many."""
-    failed = [t for t in study.trials(TrialState.FAIL)]
+def retry_failed(queue: Any) -> int:
+    """Queue every FAIL trial of the plan (a harness.sweep.queue.TrialQueue) again; how many."""
+    failed = [t for t in queue.trials(TrialState.FAIL)]
     for t in failed:
-        requeue(study.study, t, died=False)
+        requeue(queue.study, t, died=False)
     return len(failed)
 
 

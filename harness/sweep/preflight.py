@@ -49,13 +49,15 @@ def check_data(exp: Any) -> None:
     """Every data set the experiment names exists, lists and decodes (once, cached)."""
     import itertools
 
-    from harness.data import prepare
+    from harness.data import cache_dataset
+    from harness.data.spec import PREFIX, DataSpec
 
-    keys = ("data.dataset", "data.root")
+    keys = [PREFIX + k for k in ("dataset", "root")]  # what decides the folder decoded
     choices = [exp.space.get(k) if isinstance(exp.space.get(k), tuple) else (exp.fixed.get(k),)
                for k in keys]
-    for dataset, root in itertools.product(*choices):
-        prepare(dataset, root)
+    for combo in itertools.product(*choices):
+        spec = DataSpec.from_params({**exp.fixed, **dict(zip(keys, combo, strict=True))})
+        cache_dataset(spec.dataset, spec.root)
 
 
 def check_storage(storage: str) -> None:

@@ -1,9 +1,9 @@
 """The two stores of a study, Optuna's and MLflow's: made once, repaired, kept in agreement.
 
     with creation_lock(plan):            # two sweeps started at once on a fresh runs/
-        study, tracker = Study(plan), Tracker(...)
+        queue, tracker = TrialQueue(plan), Tracker(...)
     repair_journal(path)                 # a journal whose last record was torn: cut it off
-    restore_from_mlflow(study, tracker)  # grid points MLflow holds and Optuna lost: not re-run
+    restore_from_mlflow(queue, tracker)  # grid points MLflow holds and Optuna lost: not re-run
     disagreement(optuna_study, client, experiment_id)   # one line when their counts differ
 
 Optuna's JournalFileBackend skips a torn last line when it reads, but its next append lands
@@ -32,8 +32,18 @@ from optuna.trial import TrialState
 
 from harness.console import console
 from harness.errors import HarnessError
+from harness.sweep.trial_key import TrialKey
+from harness.tracking.names import (
+    DUPLICATE,
+    FIXED,
+    KEY,
+    MLFLOW_RUN_ID,
+    RESTORED,
+    RETRY_OF,
+    ROLE,
+    TRIAL_NUMBER,
+)
 
-RESTORED = "harness.restored"  # an Optuna trial re-made from its MLflow run
 MLFLOW_STATE = {"FINISHED": "COMPLETE", "KILLED": "PRUNED", "FAILED": "FAIL",
                 "RUNNING": "RUNNING", "SCHEDULED": "RUNNING"}
 
@@ -117,35 +127,35 @@ def close_run(run: Any, state: str, reason: str) -> None:
             run.client.set_terminated(run.run_id, "FAILED")
 
 
-def restore_from_mlflow(study: Any, tracker: Any) -> int:
+def restore_from_mlflow(queue: Any, tracker: Any) -> int:
     """Grid points MLflow finished that this plan's Optuna trials lack (a lost or older
-    journal): added to Optuna as finished trials, so they are not run and logged twice."""
-    exp = study.plan.experiment
+    journal): added to Optuna as finished trials, so they are not run and logged twice.
+    `queue`: a harness.sweep.queue.TrialQueue."""
+    exp = queue.plan.experiment
     if exp.sampler != "grid":
         return 0  # a sampled slot's parameters are not its key: nothing to rebuild from
-    have = {t.user_attrs.get("harness.key") for t in study.trials()
-            if t.state.is_finished()}
+    have = {t.user_attrs.get(KEY) for t in queue.trials() if t.state.is_finished()}
     runs = tracker.client.search_runs(
-        [tracker.experiment_id], "tags.`harness.role` = 'trial' and "
+        [tracker.experiment_id], f"tags.`{ROLE}` = 'trial' and "
         "attributes.status != 'RUNNING'", max_results=50_000)
     restored = 0
     for run in runs:
-        key = run.data.tags.get("harness.key", "")
+        key = TrialKey.parse(run.data.tags.get(KEY, ""))
         state = MLFLOW_STATE.get(run.info.status)
-        if state not in ("COMPLETE", "PRUNED") or not key.startswith(f"{study.fixed_id}:") \
-                or key in have:
+        params = key.grid_params()
+        if state not in ("COMPLETE", "PRUNED") or params is None or str(key) in have \
+                or key.fixed_id != queue.fixed_id:
             continue
-        params = json.loads(key.partition(":")[2])
         m = run.data.metrics
         value = m.get("best_valid_acc") if m.get("tested_epoch") == m.get("best_epoch") \
             else m.get("valid_acc")
-        study.study.add_trial(optuna.trial.create_trial(
+        queue.study.add_trial(optuna.trial.create_trial(
             state=getattr(TrialState, state), value=value if state == "COMPLETE" else None,
             params=params,
             distributions={k: CategoricalDistribution([v]) for k, v in params.items()},
-            user_attrs={"harness.fixed": study.fixed_id, "harness.key": key,
-                        "mlflow_run_id": run.info.run_id, RESTORED: True}))
-        have.add(key)
+            user_attrs={FIXED: queue.fixed_id, KEY: str(key), MLFLOW_RUN_ID: run.info.run_id,
+                        RESTORED: True}))
+        have.add(str(key))
         restored += 1
     if restored:
         console.print(f"[yellow]{restored} finished trial(s) found in MLflow but not in "
@@ -160,24 +170,23 @@ def disagreement(study: optuna.Study, client: Any, experiment_id: str) -> str | 
     and duplicate trials are left out on both sides, as the report leaves them out.
     """
     trials = study.get_trials(deepcopy=False)
-    retried = {t.user_attrs.get("harness.retry_of") for t in trials}
+    retried = {t.user_attrs.get(RETRY_OF) for t in trials}
     current = [t for t in trials if t.number not in retried
-               and not t.user_attrs.get("harness.duplicate")
-               and t.state != TrialState.WAITING]
-    runs = client.search_runs([experiment_id], "tags.`harness.role` = 'trial'",
+               and not t.user_attrs.get(DUPLICATE) and t.state != TrialState.WAITING]
+    runs = client.search_runs([experiment_id], f"tags.`{ROLE}` = 'trial'",
                               max_results=50_000)
     by_id = {r.info.run_id: r for r in runs}
     by_number: dict[int, list[Any]] = {}
     for r in runs:
-        by_number.setdefault(int(r.data.tags.get("trial_number", -1)), []).append(r)
-    claimed = {t.user_attrs.get("mlflow_run_id") for t in trials} | {
-        r.info.run_id for t in trials if "mlflow_run_id" not in t.user_attrs
+        by_number.setdefault(int(r.data.tags.get(TRIAL_NUMBER, -1)), []).append(r)
+    claimed = {t.user_attrs.get(MLFLOW_RUN_ID) for t in trials} | {
+        r.info.run_id for t in trials if MLFLOW_RUN_ID not in t.user_attrs
         for r in by_number.get(t.number, [])}
     optuna_states = Counter(t.state.name for t in current)
     mlflow_states: Counter[str] = Counter()
     missing, differ = [], []
     for t in current:
-        run = by_id.get(t.user_attrs.get("mlflow_run_id", "")) or next(
+        run = by_id.get(t.user_attrs.get(MLFLOW_RUN_ID, "")) or next(
             iter(by_number.get(t.number, [])), None)
         if run is None:
             if t.state != TrialState.FAIL:  # a trial may fail before its run exists

@@ -74,14 +74,18 @@ def dataset_inputs(params: Mapping[str, Any], data: Any, cache_digest: str,
 
     Name: the data set; digest: of the part's clips (see the module docstring); source: the
     folder; schema: (N, 16000) int16 audio and (N,) int64 labels; profile: clips, classes,
-    split, split seed, task, test set and the cache's content digest. Tags: the context
+    split, split seed, task, test set, the cache's content digest, whether the split is
+    speaker-disjoint, and the folder's attribution (licence) if it has one. Tags: the context
     (train | valid | test), split and task, which the UI shows beside the name.
     """
     import numpy as np
     from mlflow.types import Schema, TensorSpec
 
+    from harness.data import attribution
+
     split, seed = str(params.get("data.split")), str(params.get("data.split_seed"))
     task = str(getattr(data, "task", ""))
+    credit = attribution(data.root)  # the folder's ATTRIBUTION.md: source and licence
     schema = json.dumps({"mlflow_tensorspec": {
         "features": Schema([TensorSpec(np.dtype(np.int16), (-1, 16000), "audio")]).to_json(),
         "targets": Schema([TensorSpec(np.dtype(np.int64), (-1,), "label")]).to_json()}})
@@ -91,7 +95,10 @@ def dataset_inputs(params: Mapping[str, Any], data: Any, cache_digest: str,
         digest = hashlib.sha256(f"{cache_digest}\n{split}\n{seed}\n{field}".encode())
         profile = {"clips": len(clips.labels), "classes": len(data.labels), "split": split,
                    "split_seed": seed, "task": task, "cache_digest": cache_digest,
-                   "test_set": str(getattr(data, "test_set", ""))}
+                   "test_set": str(getattr(data, "test_set", "")),
+                   "speaker_disjoint": getattr(data, "speaker_disjoint", None)}
+        if credit:
+            profile["attribution"] = credit
         dataset = Dataset(name=str(data.dataset), digest=digest.hexdigest()[:20],
                           source_type="local", source=json.dumps({"uri": str(data.root)}),
                           schema=schema, profile=json.dumps(profile))
@@ -105,9 +112,9 @@ def log_data(client: MlflowClient, run_id: str, params: Mapping[str, Any], data:
              parts: Mapping[str, str] = PARTS) -> None:
     """Log the trial's train/valid/test parts (or those in `parts`: SplitData field ->
     context tag) as dataset inputs (`dataset_inputs`)."""
-    from harness.data import prepare
+    from harness.data import cache_dataset
 
-    cache = prepare(params.get("data.dataset"), params.get("data.root"))  # decoded already
+    cache = cache_dataset(params.get("data.dataset"), params.get("data.root"))  # decoded already
     inputs = dataset_inputs(params, data, content_digest(cache.folder), parts)
     try:
         client.log_inputs(run_id, datasets=inputs)

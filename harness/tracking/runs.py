@@ -38,20 +38,24 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from harness.tracking import lineage, ui_view
+from harness.tracking.names import FAIL_REASON, ROLE, STATE, TRACEBACK, TRIAL_NUMBER
 
 DEFAULT_TRACKING_URI = "sqlite:///runs/mlflow.db"
 EPOCH_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "beta1",
                  "train_samples_per_s", "eval_samples_per_s")
 DEFAULT_MARGIN = 0.005  # equivalence margin in accuracy (0.5 points) when a file sets none
 STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}  # Optuna -> MLflow
-ROLE = "harness.role"
 
 
-def resolve_tracking_uri(uri: str | None = None) -> str:
-    """`uri`, else $MLFLOW_TRACKING_URI, else the SQLite file under runs/ (its folder made)."""
+def resolve_tracking_uri(uri: str | None = None, *, create: bool = False) -> str:
+    """`uri`, else $MLFLOW_TRACKING_URI, else the SQLite file under runs/.
+
+    `create`: make a SQLite file's folder (what writes or serves a store); readers (report,
+    stream, evaluate) leave the disk as it is and say when no store is there.
+    """
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
     db = _sqlite_path(uri)
-    if db is not None:
+    if create and db is not None:
         with contextlib.suppress(OSError):  # one that cannot be made: harness.sweep.preflight says
             db.parent.mkdir(parents=True, exist_ok=True)
     return uri
@@ -88,7 +92,7 @@ class Tracker:
     def __init__(self, study_name: str, tracking_uri: str | None = None, *,
                  searched: Sequence[str] | None = None, experiment_file: str = "",
                  margin: float | None = None) -> None:
-        self.tracking_uri = resolve_tracking_uri(tracking_uri)
+        self.tracking_uri = resolve_tracking_uri(tracking_uri, create=True)
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
         self.study_name = study_name
         self.experiment_file = str(experiment_file)
@@ -142,7 +146,7 @@ class Tracker:
               tags: Mapping[str, str] | None = None) -> TrialRun:
         """A child run for Optuna trial `number`, every param logged, state RUNNING."""
         all_tags = {"mlflow.parentRunId": self.parent_run_id, ROLE: "trial",
-                    "trial_number": str(number), "state": "RUNNING", "fail_reason": "",
+                    TRIAL_NUMBER: str(number), STATE: "RUNNING", FAIL_REASON: "",
                     "experiment_file": self.experiment_file, **self._env, **(tags or {})}
         run = self.client.create_run(self.experiment_id, tags=all_tags,
                                      run_name=ui_view.run_name(params, self.searched))
@@ -177,7 +181,7 @@ class Tracker:
             [self.experiment_id], f"tags.`{ROLE}` = 'trial' and attributes.status = 'RUNNING'",
             max_results=1000)
         for run in running:
-            number = int(run.data.tags.get("trial_number", -1))
+            number = int(run.data.tags.get(TRIAL_NUMBER, -1))
             if number in states:
                 TrialRun(self.client, run.info.run_id).finish(*states[number])
 
@@ -242,6 +246,11 @@ class TrialRun:
         self.client.log_batch(self.run_id, metrics=[
             Metric(k, float(v), now, 0) for k, v in values.items()])
 
+    def log_traceback(self, text: str) -> None:
+        """A failed trial's whole traceback, as the artifact `traceback.txt` (its last line
+        is the run's `fail_reason` tag)."""
+        self.client.log_text(self.run_id, text, TRACEBACK)
+
     def stop_system_metrics(self) -> None:
         """Stop the run's system-metrics thread, once (`finish` does it too)."""
         if self.monitor is not None:
@@ -257,8 +266,8 @@ class TrialRun:
             writer.writeheader()
             writer.writerows(self.epochs)
             self.client.log_text(self.run_id, out.getvalue(), "epochs.csv")
-        self.client.log_batch(self.run_id, tags=[RunTag("state", state),
-                                                 RunTag("fail_reason", reason[:5000])])
+        self.client.log_batch(self.run_id, tags=[RunTag(STATE, state),
+                                                 RunTag(FAIL_REASON, reason[:5000])])
         self.client.set_terminated(self.run_id, STATUS[state])
 
 

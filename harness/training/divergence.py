@@ -3,12 +3,13 @@
     why = diverged(test_loss=1.2e7, n_classes=30, test_acc=0.034)   # "" when it did not
     mark(run, why)                                                   # tag `diverged`
 
-A loss that turned NaN or infinite stops training (harness.training.loop.DivergedError) and fails
-the trial; that trial is tagged too. A loss that stays finite but explodes (max_lr 1000:
-test loss 1e7, accuracy at chance) used to finish COMPLETE and be averaged into the
-comparison. The line: a cross-entropy above DIVERGED_FACTOR times the chance level ln K
-(what predicting every class alike scores; 34 for 30 classes at factor 10). A model that
-merely learned nothing sits near ln K, not far above it, and is not called diverged.
+A loss that turned NaN or infinite stops training (DivergedError, raised by
+harness.training.loop) and fails the trial; that trial is tagged too. A loss that stays
+finite but explodes (max_lr 1000: test loss 1e7, accuracy at chance) used to finish
+COMPLETE and be averaged into the comparison. The line: a cross-entropy above
+DIVERGED_FACTOR times the chance level ln K (what predicting every class alike scores; 34
+for 30 classes at factor 10). A model that merely learned nothing sits near ln K, not far
+above it, and is not called diverged.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ from typing import Any
 
 DIVERGED_FACTOR = 10.0
 TAG = "diverged"  # child-run tag: the reason, present only on diverged runs
+
+
+class DivergedError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+    def __init__(self, epoch: int, step: int, steps: int, loss: float) -> None:
+        super().__init__(f"training diverged: loss {loss} at epoch {epoch}, step {step} of "
+                         f"{steps}; lower lr or check the front-end's output")
+        self.epoch, self.step, self.loss = epoch, step, loss
 
 
 def diverged(test_loss: float, n_classes: int, test_acc: float | None = None) -> str:

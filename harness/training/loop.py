@@ -14,7 +14,7 @@ device and passed through the front-end once per batch. No DataLoader, no per-cl
 Training drops the last partial batch of each epoch (a new one each epoch, so every clip is
 still seen): every step then has the same size, a BatchNorm never sees a batch of one, and
 the one-cycle schedule's length is exactly epochs * (N // batch_size) steps. On CPU,
-`prepare` also tunes glibc's malloc (`keep_freed_memory`): 1.8x faster steps.
+`move_to_device` also tunes glibc's malloc (`keep_freed_memory`): 1.8x faster steps.
 
 The recipe (Adam, its schedule, when to stop, which weights to test) is `harness.training.recipes`';
 the default is the reference study as it ran. The trainer knows nothing of Optuna or MLflow.
@@ -25,9 +25,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -44,6 +44,7 @@ from harness.training.device import (
     seed_everything,
     sync,
 )
+from harness.training.divergence import DivergedError
 from harness.training.recipes import DEFAULT_RECIPE, RECIPE_KEYS, Recipe, build_optimizer, resolve
 
 if TYPE_CHECKING:
@@ -62,7 +63,9 @@ class TrainConfig:
     """One run: a recipe (harness.training.recipes; its keys overridable) and how to execute it.
 
     The recipe keys default to None, "the recipe's value"; construction fills every one in
-    (and checks it), so `cfg.lr` is always a number. Each field is also a sweep key.
+    (and checks it), so `cfg.lr` is always a number. Each field is also a sweep key. The
+    recipe keys are Recipe's fields, in its order, each `<its type> | None = None`
+    (tests/test_train.py checks the two against each other).
     """
 
     recipe: str = DEFAULT_RECIPE
@@ -93,6 +96,12 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], **given: Any) -> TrainConfig:
+        """The config of a trial's flat params (its other keys ignored), `given` over them."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{**{k: v for k, v in params.items() if k in names}, **given})
 
     def __post_init__(self) -> None:
         resolved = resolve(dataclasses.asdict(self))
@@ -130,16 +139,8 @@ class EvalResult:
     predictions: np.ndarray  # (N,) int64 predicted label per clip, in the clips' order
 
 
-class DivergedError(RuntimeError):
-    """The training loss became NaN or infinite."""
-
-    def __init__(self, epoch: int, step: int, steps: int, loss: float) -> None:
-        super().__init__(f"training diverged: loss {loss} at epoch {epoch}, step {step} of "
-                         f"{steps}; lower lr or check the front-end's output")
-        self.epoch, self.step, self.loss = epoch, step, loss
-
-
-def prepare(model: nn.Module | None, frontend: nn.Module, cfg: TrainConfig) -> torch.device:
+def move_to_device(model: nn.Module | None, frontend: nn.Module,
+                   cfg: TrainConfig) -> torch.device:
     """Move both to cfg's device; the front-end is always in eval mode (a learnable one
     behaves the same in both, see harness.frontends.base.Frontend)."""
     device = resolve_device(cfg.device)
@@ -244,7 +245,7 @@ def _evaluate(model: nn.Module, frontend: nn.Module, data: DeviceClips,
 
 def evaluate(model: nn.Module, frontend: nn.Module, clips: Clips, cfg: TrainConfig) -> EvalResult:
     """Loss, accuracy and confusion matrix of `model` on `clips`, in eval mode."""
-    device = prepare(model, frontend, cfg)
+    device = move_to_device(model, frontend, cfg)
     return _evaluate(model, frontend, DeviceClips(clips.audio, clips.labels, device), cfg)
 
 
@@ -262,7 +263,7 @@ def fit(model: nn.Module, frontend: nn.Module, train: Clips, valid: Clips,
     tests: the live ones for `test_weights = "last"`, the best so far (lowest valid loss)
     for "best", swapped back before training resumes. So a caller needs no `close()`.
     """
-    device = prepare(model, frontend, cfg)
+    device = move_to_device(model, frontend, cfg)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels once
         torch.cuda.reset_peak_memory_stats(device)
@@ -320,7 +321,7 @@ def fit(model: nn.Module, frontend: nn.Module, train: Clips, valid: Clips,
 def frontend_throughput(frontend: nn.Module, clips: Clips, cfg: TrainConfig,
                         max_clips: int = 2048) -> float:
     """Clips/s of the front-end alone (int16 batch -> features) over up to `max_clips` clips."""
-    device = prepare(None, frontend, cfg)
+    device = move_to_device(None, frontend, cfg)
     n = min(len(clips.audio), max_clips)
     data = DeviceClips(clips.audio[:n], clips.labels[:n], device)
     batches = [torch.arange(i, min(i + cfg.batch_size, n), device=data.audio.device)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.training.device import DeviceClips, seed_everything
-from harness.training.loop import TrainConfig, forward, prepare
+from harness.training.loop import TrainConfig, forward, move_to_device
 
 if TYPE_CHECKING:
     from harness.data import Clips
@@ -46,7 +46,7 @@ def lr_range_test(model: nn.Module, frontend: nn.Module, train: Clips, cfg: Trai
                   min_lr: float = 1e-7, max_lr: float = 1.0, steps: int = 100,
                   beta: float = 0.98, diverge: float = 4.0) -> LRFindResult:
     """Train for up to `steps` batches with LR min_lr -> max_lr (geometric); restore weights."""
-    device = prepare(model, frontend, cfg)
+    device = move_to_device(model, frontend, cfg)
     seed_everything(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     data = DeviceClips(train.audio, train.labels, device)

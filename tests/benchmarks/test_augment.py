@@ -29,7 +29,7 @@ import torch
 from harness.models import build_pipeline
 from harness.training.augment import Augmenter
 from harness.training.device import DeviceClips, seed_everything
-from harness.training.loop import TrainConfig, prepare, train_epoch
+from harness.training.loop import TrainConfig, move_to_device, train_epoch
 from harness.training.recipes import RECIPES
 
 from .conftest import N_CLASSES
@@ -50,7 +50,7 @@ def step_of(row: str, device: torch.device, tone_clips):
     seed_everything(0)
     frontend, model = build_pipeline("complex", "seed_cnn", N_CLASSES, {}, {"width": 0.25})
     cfg = TrainConfig(batch_size=BATCH, device=str(device))
-    prepare(model, frontend, cfg)
+    move_to_device(model, frontend, cfg)
     data = DeviceClips(audio[:CLIPS], labels[:CLIPS], device)
     noise = (np.random.default_rng(1).standard_normal((8, 16000)) * 3000).astype(np.int16)
     recipe = dataclasses.replace(RECIPES.create("as_ran"), **ROWS[row])

@@ -31,7 +31,7 @@ import torch
 from harness.models import build_pipeline
 from harness.training.device import DeviceClips, seed_everything
 from harness.training.gpu_stats import peak_tflops, train_flops_per_sample
-from harness.training.loop import TrainConfig, _evaluate, prepare, train_epoch
+from harness.training.loop import TrainConfig, _evaluate, move_to_device, train_epoch
 from harness.training.recipes import build_optimizer
 
 from .conftest import N_CLASSES, Variant, bench_device, cuda_sync, device_name
@@ -58,7 +58,7 @@ def passes(variant: Variant, device: torch.device,
     frontend, model = build_pipeline("complex", "seed_cnn", N_CLASSES, model_opts=MODEL_OPTS)
     cfg = TrainConfig(amp=variant.amp, channels_last=variant.channels_last,
                       compile=variant.compile, batch_size=BATCH, device=str(device))
-    prepare(model, frontend, cfg)
+    move_to_device(model, frontend, cfg)
     reps = -(-CLIPS // len(tone_clips[0]))
     data = DeviceClips(np.tile(tone_clips[0], (reps, 1))[:CLIPS],
                        np.tile(tone_clips[1], reps)[:CLIPS], device)

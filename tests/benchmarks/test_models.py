@@ -24,7 +24,7 @@ from torch import nn
 
 from harness.models import build_pipeline, default_frontend, list_models
 from harness.training.device import seed_everything
-from harness.training.loop import TrainConfig, forward, prepare
+from harness.training.loop import TrainConfig, forward, move_to_device
 
 from .conftest import N_CLASSES, Variant
 
@@ -45,7 +45,7 @@ def setup(name: str, variant: Variant, device: torch.device, batch: int,
     frontend, model = build_pipeline(fe_name, name, N_CLASSES, frontend_opts=fe_opts)
     cfg = TrainConfig(amp=variant.amp, channels_last=variant.channels_last,
                       compile=variant.compile, device=str(device))
-    prepare(model, frontend, cfg)
+    move_to_device(model, frontend, cfg)
     with torch.no_grad():
         x = frontend(clips[:batch].to(device).float() / 32768)
     if variant.channels_last and x.ndim == 4:
@@ -122,7 +122,7 @@ def test_seed_cnn_speed_path(measure, device, tone_clips, role: str) -> None:
     frontend, model = build_pipeline("complex", "seed_cnn", N_CLASSES,
                                      model_opts={"padding": padding})
     cfg = TrainConfig(amp=amp, channels_last=channels_last, device=str(device))
-    prepare(model, frontend, cfg)
+    move_to_device(model, frontend, cfg)
     with torch.no_grad():
         x = frontend(torch.from_numpy(tone_clips[0][:batch]).to(device).float() / 32768)
     if channels_last:

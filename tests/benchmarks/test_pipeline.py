@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from harness.models import build_pipeline
 from harness.training.device import DeviceClips, seed_everything
-from harness.training.loop import TrainConfig, forward, prepare, train_epoch
+from harness.training.loop import TrainConfig, forward, move_to_device, train_epoch
 
 from .conftest import N_CLASSES, Variant, cuda_sync
 
@@ -37,7 +37,7 @@ def setup(variant: Variant, device: torch.device):
     frontend, model = build_pipeline("complex", "seed_cnn", N_CLASSES, {}, {"width": 0.25})
     cfg = TrainConfig(batch_size=BATCH, amp=variant.amp, channels_last=variant.channels_last,
                       compile=variant.compile, device=str(device))
-    prepare(model, frontend, cfg)
+    move_to_device(model, frontend, cfg)
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     # Long enough for every round: the schedule's position does not change a step's cost.

@@ -1,0 +1,107 @@
+"""A running trial's heartbeat: how other hosts know its worker lives, and what happens when
+it cannot be written.
+
+    with Heartbeat(beat, "trial 7"):   # main thread; `beat()` writes one heartbeat
+        train()                        # raises HeartbeatLost once beats fail for STOP_AFTER_S
+
+A worker writes a heartbeat every HEARTBEAT_S; another host takes a trial whose heartbeat is
+older than GRACE_S for dead and queues it again (harness.sweep.queue.TrialQueue.recover). A
+worker whose beats cannot be written (the storage's disk or server gone) would go on training
+unseen while its trial runs again elsewhere. So every failed beat is logged, and once no beat
+has been written for STOP_AFTER_S (half the grace: before anyone else gives up on it), the
+trial stops: the heartbeat thread signals the main thread (STOP_SIGNAL), whose handler raises
+HeartbeatLost wherever the trial is. It is a BaseException, as KeyboardInterrupt is, so no
+`except Exception` on the way swallows it; the worker fails the trial with it.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from rich.markup import escape
+
+from harness.console import console
+
+HEARTBEAT_S = 20.0   # seconds between heartbeats of a running trial
+GRACE_S = 120.0      # another host takes a trial for dead after this long without one
+STOP_AFTER_S = GRACE_S / 2  # a trial whose beats fail this long stops
+STOP_SIGNAL = signal.SIGUSR1
+
+
+class HeartbeatLost(BaseException):
+    """The trial's heartbeat could not be written for STOP_AFTER_S: it was stopped."""
+
+
+class Heartbeat:
+    """A thread calling `beat()` every `interval_s` (HEARTBEAT_S) while the block runs.
+
+    Entered in the main thread, it stops the block with HeartbeatLost after `stop_after_s`
+    (STOP_AFTER_S) without a beat written; in another thread it can only log (signals are the
+    main thread's). The module's values are read when it starts, so a test may shorten them.
+    """
+
+    def __init__(self, beat: Callable[[], None], what: str, interval_s: float | None = None,
+                 stop_after_s: float | None = None) -> None:
+        self.beat, self.what = beat, what
+        self.interval_s = HEARTBEAT_S if interval_s is None else interval_s
+        self.stop_after_s = STOP_AFTER_S if stop_after_s is None else stop_after_s
+        self.lost = ""  # why it stopped the block; "" while it has not
+        self._lock, self._done, self._stopping = threading.Lock(), threading.Event(), False
+        self._thread = threading.Thread(target=self._run, daemon=True, name="heartbeat")
+        self._main = threading.current_thread() is threading.main_thread()
+        self._old_handler: Any = None
+
+    def __enter__(self) -> Heartbeat:
+        if self._main:
+            self._old_handler = signal.signal(STOP_SIGNAL, self._raise)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            with self._lock:  # from here on a beat that fails stops nothing
+                self._stopping = True
+        finally:
+            self._done.set()
+            self._thread.join()
+            if self._main:
+                signal.signal(STOP_SIGNAL, self._old_handler)
+
+    def _run(self) -> None:
+        last_written = time.monotonic()
+        while True:
+            try:
+                self.beat()
+                last_written = time.monotonic()
+            except Exception as exc:  # the storage refused it: log it, give up after a while
+                silent = time.monotonic() - last_written
+                detail = (str(exc).splitlines() or [""])[0][:200]
+                why = (f"{self.what}: its heartbeat could not be written for {silent:.0f} s "
+                       f"({type(exc).__name__}: {detail})")
+                if silent < self.stop_after_s:
+                    console.print(f"[yellow]{escape(why)}; trying again[/]", soft_wrap=True,
+                                  highlight=False)
+                else:
+                    self._stop(why)
+                    return
+            if self._done.wait(self.interval_s):
+                return
+
+    def _stop(self, why: str) -> None:
+        """Stop the block in the main thread (one signal, never after __exit__ began)."""
+        with self._lock:
+            if self._stopping:
+                return
+            self.lost = f"{why}; stopped, or it would run on unseen while it runs again elsewhere"
+            console.print(f"[red]{escape(self.lost)}[/]", soft_wrap=True, highlight=False)
+            if self._main:
+                signal.pthread_kill(threading.main_thread().ident or 0, STOP_SIGNAL)
+
+    def _raise(self, signum: int, frame: FrameType | None) -> None:
+        if self.lost and not self._stopping:
+            raise HeartbeatLost(self.lost)

@@ -1,0 +1,80 @@
+"""A trial's life in harness/sweep/: its key, the budget of trials, and a heartbeat that cannot
+be written stopping the trial (a real journal storage whose folder is gone)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+from test_sweep import new_tracking_uri, runs, tiny_experiment
+
+from harness.errors import HarnessError
+from harness.sweep import heartbeat
+from harness.sweep.budget import Budget
+from harness.sweep.experiment_file import load_experiment
+from harness.sweep.queue import SweepPlan, fill_queue
+from harness.sweep.trial_key import TrialKey
+from harness.sweep.worker import work
+from harness.tracking.names import FAIL_REASON, TRACEBACK
+
+
+def test_trial_keys_are_built_and_read_in_one_place() -> None:
+    grid = TrialKey.of_grid("ab12", {"seed": 0, "frontend": "complex"})
+    assert str(grid) == 'ab12:{"frontend": "complex", "seed": 0}'
+    assert TrialKey.parse(str(grid)) == grid
+    assert grid.grid_params() == {"frontend": "complex", "seed": 0}
+    slot = TrialKey.of_slot("ab12", 3)
+    assert str(slot.for_seed(1)) == "ab12:slot3:seed1"
+    assert TrialKey.parse("ab12:slot3:seed1") == slot.for_seed(1)
+    assert slot.grid_params() is None and TrialKey.parse("").fixed_id == ""
+
+
+def test_budget_counts_trials_and_closes() -> None:
+    budget = Budget(2)
+    assert [budget.take() for _ in range(3)] == [True, True, False]
+    budget.give_back()
+    assert budget.take() and not budget.take()
+    unlimited = Budget()
+    assert all(unlimited.take() for _ in range(5))
+    unlimited.close()  # what the sweep does when its first trials all fail alike
+    assert not unlimited.take()
+
+
+@pytest.mark.slow
+def test_a_heartbeat_that_cannot_be_written_stops_the_trial(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Heartbeat errors were swallowed: a worker cut off from the storage trained on unseen
+    while another host ran its trial again. Now each failed beat is logged, the trial stops,
+    its MLflow run ends FAIL with the reason and traceback, and the worker says why."""
+    monkeypatch.setattr(heartbeat, "HEARTBEAT_S", 0.05)
+    monkeypatch.setattr(heartbeat, "STOP_AFTER_S", 0.5)
+    uri = new_tracking_uri(tmp_path)
+    exp = tiny_experiment(tmp_path, epochs=3, space='frontend = ["log_power"]', seeds="[0]")
+    monkeypatch.chdir(tmp_path)
+    plan = SweepPlan.create(load_experiment(exp), None, uri)
+    fill_queue(plan)
+    journal = Path(plan.storage).parent
+
+    def storage_gone(epoch: int, epochs: int) -> None:
+        shutil.rmtree(journal)  # the storage's disk unmounted mid-trial
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # trains on, as far as this trial knows
+            time.sleep(0.05)
+        pytest.fail("the trial was not stopped")
+
+    with pytest.raises(HarnessError, match=f"the Optuna storage {plan.storage} refused"):
+        work(plan, on_epoch=storage_gone)
+    err = capsys.readouterr().err
+    assert "trial 0: its heartbeat could not be written" in err and "trying again" in err
+    (run,) = runs(uri)[1]
+    assert run.info.status == "FAILED"
+    reason = run.data.tags[FAIL_REASON]
+    assert reason.startswith("HeartbeatLost: trial 0: its heartbeat could not be written")
+    folder = Path(MlflowClient(uri).download_artifacts(run.info.run_id, "", str(tmp_path / "a")))
+    text = (folder / TRACEBACK).read_text()
+    assert "Traceback" in text and "storage_gone" in text
+    assert text.strip().splitlines()[-1].endswith(reason.splitlines()[-1])
