@@ -18,6 +18,7 @@ PY=${PYTHON:-.venv/bin/python}
 [[ -x $PY ]] || PY=python3
 OUT=${OUT:-/tmp/cluster_check}
 [[ $(id -u) == 0 ]] || { echo "error: the cluster check needs root (namespaces, veths, mounts)" >&2; exit 2; }
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # this checkout's harness, for the driver too
 BASE=$(mktemp -d /tmp/cluster-check-XXXXXX)
 chmod 755 "$BASE"  # the postgres user walks through it to its data folder
 child=

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +31,12 @@ from cluster_faults import judge, write_experiment
 from cluster_machines import MLFLOW_URL, OPTUNA_URL, Cluster, Machine, wait_until
 from cluster_tracker import MlflowServer, connections, start_postgres
 
+from harness.sweep.dry_run import PREFIX
+
 LEVELS = (8, 16, 32, 64)
 MACHINES = 4
 WINDOW_S = 60        # measured time per level, once all its workers run
-EPOCH_S = 1.0        # a dry trial's sleep per epoch
+EPOCH_S = 3.0        # a dry trial's sleep per epoch: 9 s trials, plus their logging
 EPOCHS = 3
 TRACKER_CPU, WORKER_CPU = "1", "0"
 KNOBS = {"HARNESS_HEARTBEAT_S": "2", "HARNESS_HEARTBEAT_GRACE_S": "30"}
@@ -63,16 +67,18 @@ def rss_mb(pids: list[int]) -> list[float]:
     return out
 
 
-def python_pids(m: Machine) -> list[int]:
-    """The machine's Python processes (not its init, nsenter or shells)."""
-    found = []
+def python_procs(m: Machine) -> dict[int, bool]:
+    """The machine's Python processes: PID -> whether it is a spawned sweep worker (else a
+    sweep command's own process, which read the experiment file and so imported torch)."""
+    found = {}
     for pid in m.pids():
         try:
             exe = os.readlink(f"/proc/{pid}/exe")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
         if "python" in Path(exe).name:
-            found.append(pid)
+            found[pid] = b"spawn_main" in cmdline
     return found
 
 
@@ -84,83 +90,107 @@ def pct(values: list[float], q: float) -> float | None:
 
 
 def dry_lines(c: Cluster, name: str) -> list[dict[str, Any]]:
+    """Every `dry-run {json}` line the level's workers printed (harness/sweep/dry_run.py)."""
     rows = []
     for w in c.workers:
         log = w.log(name)
         if log.exists():
             for line in log.read_text(errors="replace").splitlines():
-                if line.startswith("dry-run {"):
-                    rows.append(json.loads(line.removeprefix("dry-run ")))
+                if line.startswith(PREFIX + "{"):
+                    rows.append(json.loads(line.removeprefix(PREFIX)))
     return rows
+
+
+ACCESS = re.compile(r"^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) INFO:.*\" (\d{3})")
+
+
+def requests(log: Path, start: float, end: float) -> Counter[int]:
+    """The MLflow server's requests between two times, by HTTP status (its access log)."""
+    counts: Counter[int] = Counter()
+    for line in log.read_text(errors="replace").splitlines():
+        m = ACCESS.match(line)
+        if m and start <= time.mktime(time.strptime(m[1], "%Y/%m/%d %H:%M:%S")) < end:
+            counts[int(m[2])] += 1
+    return counts
 
 
 def level(c: Cluster, server: MlflowServer, n: int) -> dict[str, Any]:
     """One level: n worker processes over the machines, measured for WINDOW_S."""
     name = f"scale{n}"
-    per = n // len(c.workers)
-    # Enough trials that the queue outlasts the window: each worker's share, twice.
-    trials_needed = int(2 * n * WINDOW_S / (EPOCHS * EPOCH_S))
-    toml = write_experiment(c, name, EPOCHS, seeds=str(list(range(max(2, trials_needed // 7 + 1)))),
+    # Enough trials that the queue outlasts the window: 1.5 times what n workers sleep in it.
+    needed = int(1.5 * n * WINDOW_S / (EPOCHS * EPOCH_S))
+    toml = write_experiment(c, name, EPOCHS, seeds=str(list(range(needed // 7 + 1))),
                             frontends=7)
     for w in c.workers:
         (w.folder / "gate").unlink(missing_ok=True)
     procs = [w.popen([sys.executable, "-m", "harness", "sweep", f"{name}.toml",
                       "--storage", OPTUNA_URL, "--tracking-uri", MLFLOW_URL,
-                      "--dry-run", str(EPOCH_S), "--workers", str(per)],
+                      "--dry-run", str(EPOCH_S), "--workers", str(n // len(c.workers))],
                      log=w.log(name), cpus=WORKER_CPU,
                      HARNESS_DRY_RUN_GATE=str(w.home / "gate"), **KNOBS) for w in c.workers]
     started = time.monotonic()
 
     def ready() -> int:
-        return sum(w.log(name).read_text(errors="replace").count("dry-run waiting")
+        return sum(w.log(name).read_text(errors="replace").count(PREFIX + "waiting")
                    for w in c.workers if w.log(name).exists())
     wait_until(f"{n} dry-run workers to start", lambda: ready() >= n
-               or any(p.poll() is not None for p in procs), 900, step=2)
+               or any(p.poll() is not None for p in procs), 1200, step=2)
     startup_s = time.monotonic() - started
-    tracker_pids = c.tracker.pids()
-    cpu0, t0, load = cpu_s(tracker_pids), time.monotonic(), []
+    cpu0, t0, wall0 = cpu_s(c.tracker.pids()), time.monotonic(), time.time()
     for w in c.workers:
         (w.folder / "gate").touch()
-    conns: list[int] = []
+    conns: list[dict[str, int]] = []
+    load: list[float] = []
     while time.monotonic() - t0 < WINDOW_S:
-        conns.append(sum(connections(c).values()))
+        conns.append(connections(c))
         load.append(float(Path("/proc/loadavg").read_text().split()[0]))
         time.sleep(5)
-    window = time.monotonic() - t0
+    window, wall1 = time.monotonic() - t0, time.time()
     tracker_cpu = (cpu_s(c.tracker.pids()) - cpu0) / window
-    worker_rss = [r for w in c.workers for r in rss_mb(python_pids(w))]
-    pg_rss = sum(rss_mb([p for p in c.tracker.pids() if p not in server.pids()]))
-    mlflow_rss = sum(rss_mb(server.pids()))
+    procs_rss = {pid: (spawned, rss) for w in c.workers
+                 for pid, spawned in python_procs(w).items() for rss in rss_mb([pid])}
+    worker_rss = [r for spawned, r in procs_rss.values() if spawned]
+    sweep_rss = [r for spawned, r in procs_rss.values() if not spawned]
+    server_pids = server.pids()
+    pg_rss = sum(rss_mb([p for p in c.tracker.pids() if p not in server_pids]))
+    mlflow_rss = sum(rss_mb(server_pids))
     for p in procs:  # SIGTERM: running trials fail and are queued again
         os.killpg(p.pid, signal.SIGTERM)
     for p in procs:
         try:
-            p.wait(timeout=120)
+            p.wait(timeout=180)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
     lines = dry_lines(c, name)
-    claims = [x["claim_s"] for x in lines]
-    beats = [b for x in lines for b in x["heartbeats_s"]]
+    inside = [x for x in lines if wall0 <= x["end"] < wall1]
+    calls = requests(c.tracker.log("mlflow"), wall0, wall1)
     claimed = [x["trial"] for x in lines]
     verdict = judge(c, name, toml)
-    done = [x for x in lines if x["state"] == "COMPLETE"]
+    mlflow_s = [v for x in inside for v in x["mlflow_s"]]
+    beats = [b for x in inside for b in x["heartbeats_s"]]
     return {
         "workers": n, "machines": len(c.workers), "startup_s": round(startup_s),
-        "window_s": round(window), "trials_done": len(done),
-        "trials_per_s": round(len(done) / window, 2),
-        "claim_p50_ms": ms(pct(claims, 0.5)), "claim_p99_ms": ms(pct(claims, 0.99)),
+        "window_s": round(window), "trials_per_s": round(
+            sum(x["state"] == "COMPLETE" for x in inside) / window, 2),
+        "claim_p50_ms": ms(pct([x["claim_s"] for x in inside], 0.5)),
+        "claim_p99_ms": ms(pct([x["claim_s"] for x in inside], 0.99)),
         "heartbeat_p50_ms": ms(pct(beats, 0.5)), "heartbeat_p99_ms": ms(pct(beats, 0.99)),
         "heartbeat_errors": sum(x["heartbeat_errors"] for x in lines),
-        "mlflow_steps_per_s": round(sum(x["mlflow_calls"] for x in lines) / window, 1),
-        "mlflow_errors": sum(x["mlflow_errors"] for x in lines),
-        "failed_trials": sum(x["state"] == "FAIL" for x in lines),
+        "mlflow_requests_per_s": round(sum(calls.values()) / window, 1),
+        "mlflow_errors": sum(v for k, v in calls.items() if k >= 400),
+        "mlflow_log_p50_ms": ms(pct(mlflow_s, 0.5)), "mlflow_log_p99_ms": ms(pct(mlflow_s, 0.99)),
+        "failed_trials": sum(x["state"] == "FAIL" for x in inside),
         "duplicate_claims": len(claimed) - len(set(claimed)) + verdict["doubled"],
-        "tracker_cpu_pct": round(100 * tracker_cpu), "pg_connections_max": max(conns, default=0),
-        "worker_rss_mb_mean": round(sum(worker_rss) / max(1, len(worker_rss))),
+        "queued_twice": verdict["queued_twice"], "grid_points": verdict["points"],
+        "torch_in_workers": any(x["torch"] for x in lines),
+        "tracker_cpu_pct": round(100 * tracker_cpu),
+        "pg_connections_max": max((sum(x.values()) for x in conns), default=0),
+        "pg_connections_optuna_max": max((x.get("optuna", 0) for x in conns), default=0),
+        "worker_rss_mb": round(sum(worker_rss) / max(1, len(worker_rss))),
+        "sweep_rss_mb": round(sum(sweep_rss) / max(1, len(sweep_rss))),
         "pg_rss_mb": round(pg_rss), "mlflow_rss_mb": round(mlflow_rss),
-        "load_avg_max": max(load, default=0.0),
-        "exit_codes": [p.returncode for p in procs],
+        "load_avg_max": max(load, default=0.0), "exit_codes": [p.returncode for p in procs],
     }
 
 
@@ -190,9 +220,10 @@ def run_scale(out: Path, base: Path, levels: tuple[int, ...] = LEVELS,
 
 
 COLUMNS = ("workers", "trials_per_s", "claim_p50_ms", "claim_p99_ms", "heartbeat_p50_ms",
-           "heartbeat_p99_ms", "mlflow_steps_per_s", "mlflow_errors", "failed_trials",
-           "duplicate_claims", "tracker_cpu_pct", "pg_connections_max", "worker_rss_mb_mean",
-           "pg_rss_mb", "mlflow_rss_mb", "load_avg_max", "startup_s")
+           "heartbeat_p99_ms", "mlflow_requests_per_s", "mlflow_log_p50_ms", "mlflow_log_p99_ms",
+           "mlflow_errors", "failed_trials", "duplicate_claims", "tracker_cpu_pct",
+           "pg_connections_max", "worker_rss_mb", "sweep_rss_mb", "pg_rss_mb", "mlflow_rss_mb",
+           "load_avg_max", "startup_s")
 
 
 def scale_table(rows: list[dict[str, Any]]) -> str:

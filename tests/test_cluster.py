@@ -26,12 +26,13 @@ import pytest
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
-from cluster_check import KNOBS  # noqa: E402
 from cluster_faults import finish, judge, kill, sweep, write_experiment  # noqa: E402
 from cluster_machines import PG_BIN, Cluster  # noqa: E402
 from cluster_tracker import MlflowServer, start_postgres  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.cluster]
+# Seconds, not the defaults' minutes: w2 notices w1's silence 6 s after its last beat.
+KNOBS = {"HARNESS_HEARTBEAT_S": "1", "HARNESS_HEARTBEAT_GRACE_S": "6"}
 
 
 def why_no_cluster() -> str | None:
