@@ -61,17 +61,17 @@ def scenario(c: Cluster, name: str, fault: Fault, knobs: Knobs,
     procs = [sweep(w, name, name, knobs=knobs) for w in c.workers[:2]]
     what, step = fault(c, name, procs, knobs)
     codes = finish(procs)
-    verdict = judge(c, name, toml)
+    verdict = judge(c, name)
     if step.startswith("`harness sweep --retry-failed`"):
         finish([sweep(c.workers[1], name, f"{name}-retry", "--retry-failed", knobs=knobs)])
-        verdict = judge(c, name, toml)
+        verdict = judge(c, name)
     elif verdict["lost"] or verdict["running"]:
         # Every live worker ran out of work before the dead trial went stale: the README's
         # "the next sweep command" recovers it.
         time.sleep(float(knobs.get("HARNESS_HEARTBEAT_GRACE_S", 120)))
         finish([sweep(c.workers[1], name, f"{name}-rerun", knobs=knobs)])
         step = "the worker command re-run on w2 after the grace"
-        verdict = judge(c, name, toml)
+        verdict = judge(c, name)
     listed = report_trials(c.tracker, toml, f"{c.tracker.home}/reports/{name}",
                            MLFLOW_URL.replace("tracker", "localhost"))
     return {"fault": name, "what": what, "step": step or "none", "exit codes": codes,

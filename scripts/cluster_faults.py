@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from cluster_machines import MLFLOW_URL, OPTUNA_URL, REPO, Cluster, Machine, wait_until
+from cluster_stores import dump, verdict
 from cluster_tracker import MlflowServer, fill_artifacts, free_artifacts, psql
 
 FRONTENDS = ("magnitude", "complex", "log_power")
@@ -101,11 +102,9 @@ def finish(procs: list[subprocess.Popen[bytes]], timeout: float = SWEEP_TIMEOUT_
     return [p.returncode for p in procs]
 
 
-def judge(cluster: Cluster, name: str, toml: str) -> dict[str, Any]:
-    out = cluster.tracker.run([sys.executable, str(REPO / "scripts" / "cluster_stores.py"),
-                               toml, OPTUNA_URL.replace("@tracker", "@localhost"),
-                               MLFLOW_URL.replace("tracker", "localhost")], timeout=300)
-    return json.loads(out.splitlines()[-1])["verdict"]
+def judge(cluster: Cluster, name: str) -> dict[str, Any]:
+    """The study's verdict (scripts/cluster_stores.py) from both stores' databases."""
+    return verdict(dump(cluster, cluster.tracker.folder / f"{name}.toml"))
 
 
 def report_trials(m: Machine, toml: str, out: str, tracking_uri: str | None) -> list[str]:
@@ -123,11 +122,23 @@ def report_trials(m: Machine, toml: str, out: str, tracking_uri: str | None) -> 
 Fault = Callable[[Cluster, str, list[subprocess.Popen[bytes]], Knobs], tuple[str, str]]
 
 
+def wait_mid_trial(c: Cluster, name: str, procs: list[subprocess.Popen[bytes]],
+                   host: str = "w1") -> Row | None:
+    """Wait until `host` is mid-trial while another machine has a trial too; that trial.
+    RuntimeError when a sweep ends first, or after 10 minutes."""
+    def ready() -> bool:
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError(f"a sweep ended before {host} was mid-trial "
+                               f"(exit codes {[p.poll() for p in procs]})")
+        return mid_trial(c, name, host) is not None
+    wait_until(f"{host} mid-trial", ready, 600, step=0.5)
+    return mid_trial(c, name, host)
+
+
 def kill(c: Cluster, name: str, procs: list[subprocess.Popen[bytes]],
          knobs: Knobs) -> tuple[str, str]:
     w1 = c.workers[0]
-    wait_until("w1 mid-trial", lambda: mid_trial(c, name, "w1") is not None, 600, step=0.5)
-    t = mid_trial(c, name, "w1")
+    t = wait_mid_trial(c, name, procs)
     n = w1.power_off()
     return (f"w1 switched off (SIGKILL to its {n} processes) in trial {t.number if t else '?'}, "
             f"epoch {t.epochs if t else '?'}", "")
@@ -136,8 +147,7 @@ def kill(c: Cluster, name: str, procs: list[subprocess.Popen[bytes]],
 def partition(c: Cluster, name: str, procs: list[subprocess.Popen[bytes]],
               knobs: Knobs) -> tuple[str, str]:
     w1 = c.workers[0]
-    wait_until("w1 mid-trial", lambda: mid_trial(c, name, "w1") is not None, 600, step=0.5)
-    t = mid_trial(c, name, "w1")
+    t = wait_mid_trial(c, name, procs)
     grace = float(knobs.get("HARNESS_HEARTBEAT_GRACE_S", "120"))
     down = grace * 2 + 10
     c.link(w1, up=False)
@@ -150,7 +160,7 @@ def partition(c: Cluster, name: str, procs: list[subprocess.Popen[bytes]],
 def mlflow_restart(server: MlflowServer) -> Fault:
     def fault(c: Cluster, name: str, procs: list[subprocess.Popen[bytes]],
               knobs: Knobs) -> tuple[str, str]:
-        wait_until("w1 mid-trial", lambda: mid_trial(c, name, "w1") is not None, 600, step=0.5)
+        wait_mid_trial(c, name, procs)
         start = time.monotonic()
         server.restart()
         return f"MLflow server stopped and started again ({time.monotonic() - start:.0f} s)", ""
@@ -159,7 +169,7 @@ def mlflow_restart(server: MlflowServer) -> Fault:
 
 def disk_full(c: Cluster, name: str, procs: list[subprocess.Popen[bytes]],
               knobs: Knobs) -> tuple[str, str]:
-    wait_until("w1 mid-trial", lambda: mid_trial(c, name, "w1") is not None, 600, step=0.5)
+    wait_mid_trial(c, name, procs)
     df = fill_artifacts(c)
 
     def failed() -> int:

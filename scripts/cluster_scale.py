@@ -119,7 +119,7 @@ def level(c: Cluster, server: MlflowServer, n: int) -> dict[str, Any]:
     name = f"scale{n}"
     # Enough trials that the queue outlasts the window: 1.5 times what n workers sleep in it.
     needed = int(1.5 * n * WINDOW_S / (EPOCHS * EPOCH_S))
-    toml = write_experiment(c, name, EPOCHS, seeds=str(list(range(needed // 7 + 1))),
+    write_experiment(c, name, EPOCHS, seeds=str(list(range(needed // 7 + 1))),
                             frontends=7)
     for w in c.workers:
         (w.folder / "gate").unlink(missing_ok=True)
@@ -166,7 +166,7 @@ def level(c: Cluster, server: MlflowServer, n: int) -> dict[str, Any]:
     inside = [x for x in lines if wall0 <= x["end"] < wall1]
     calls = requests(c.tracker.log("mlflow"), wall0, wall1)
     claimed = [x["trial"] for x in lines]
-    verdict = judge(c, name, toml)
+    verdict = judge(c, name)
     mlflow_s = [v for x in inside for v in x["mlflow_s"]]
     beats = [b for x in inside for b in x["heartbeats_s"]]
     return {

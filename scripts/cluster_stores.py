@@ -1,8 +1,9 @@
-"""What a study left in both stores, and whether it is whole: run on the tracker.
+"""What a study left in both stores, read straight from their PostgreSQL databases, and
+whether it is whole.
 
-    python scripts/cluster_stores.py EXP.toml OPTUNA_URL TRACKING_URI    # one JSON line
+    verdict(dump(cluster, Path(".../ci.toml")))   # {"lost": 0, "doubled": 0, ...}
 
-The verdict, per grid point of the experiment (its `harness.key`):
+The verdict, per grid point of the experiment (its `harness.key`, harness.sweep.trial_key):
 - lost: no COMPLETE trial in Optuna, or no FINISHED trial run in MLflow;
 - doubled: more than one COMPLETE trial, or more than one FINISHED run;
 - running: any trial of the plan still RUNNING or WAITING in Optuna, any trial run RUNNING
@@ -10,43 +11,63 @@ The verdict, per grid point of the experiment (its `harness.key`):
 Failed attempts (a killed machine's trial, a trial failed on a full disk) are not doubles:
 they are FAIL in Optuna and FAILED in MLflow, and their retry is the point's one result.
 Nor are copies two starting workers both queued (`harness.duplicate`, closed unrun).
+Read with psql on the tracker, not through Optuna and MLflow: a Python process there would
+cost seconds of imports per look.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
+from cluster_machines import Cluster
+from cluster_tracker import rows
 
-def dump(experiment: str, storage: str, tracking_uri: str) -> dict[str, Any]:
-    """The plan's trials and the experiment's trial runs, as plain dicts."""
-    import optuna
-    from mlflow.tracking import MlflowClient
+from harness.sweep.experiment_file import load_experiment
+from harness.sweep.queue import SweepPlan
+from harness.sweep.trial_key import TrialKey
+from harness.tracking.names import DUPLICATE, FAIL_REASON, FIXED, KEY, RETRY_OF, ROLE, WORKER
 
-    from harness.sweep.experiment_file import load_experiment
-    from harness.sweep.queue import SweepPlan
+OPTUNA_SQL = """SELECT t.number, t.state, a.key, a.value_json FROM trials t
+    JOIN studies s ON s.study_id = t.study_id
+    LEFT JOIN (SELECT trial_id, key, value_json FROM trial_user_attributes
+               UNION ALL SELECT trial_id, key, value_json FROM trial_system_attributes
+                         WHERE key = '{worker}') a ON a.trial_id = t.trial_id
+    WHERE s.study_name = '{name}' ORDER BY t.number"""
+MLFLOW_SQL = """SELECT r.run_uuid, r.status, t.key, t.value FROM runs r
+    JOIN experiments e ON e.experiment_id = r.experiment_id
+    LEFT JOIN tags t ON t.run_uuid = r.run_uuid AND t.key IN ('{key}', '{role}')
+    WHERE e.name = '{name}' AND r.lifecycle_stage = 'active'"""
 
-    exp = load_experiment(experiment, {"device": "cpu"})
-    plan = SweepPlan.create(exp, storage, tracking_uri)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=exp.name, storage=storage)
-    keys = [f"{plan.fixed_id}:{json.dumps(p, sort_keys=True)}" for p in exp.grid()]
-    trials = [{"number": t.number, "state": t.state.name, "key": t.user_attrs.get("harness.key"),
-               "retry_of": t.user_attrs.get("harness.retry_of"),
-               "duplicate": bool(t.user_attrs.get("harness.duplicate")),
-               "reason": t.user_attrs.get("fail_reason", ""),
-               "host": (t.system_attrs.get("harness.worker") or {}).get("host")}
-              for t in study.get_trials(deepcopy=False)
-              if t.user_attrs.get("harness.fixed") == plan.fixed_id]
-    client = MlflowClient(tracking_uri=tracking_uri)
-    found = client.get_experiment_by_name(exp.name)
-    runs = [] if found is None else [
-        {"run_id": r.info.run_id, "status": r.info.status, "key": r.data.tags.get("harness.key"),
-         "role": r.data.tags.get("harness.role"), "trial": r.data.tags.get("trial_number")}
-        for r in client.search_runs([found.experiment_id], max_results=50_000)]
-    return {"name": exp.name, "keys": keys, "trials": trials, "runs": runs}
+
+def dump(cluster: Cluster, toml: Path) -> dict[str, Any]:
+    """The plan's trials and the experiment's runs, as plain dicts; `toml` as the host
+    sees it (the grid's keys are computed here, as the workers compute them)."""
+    exp = load_experiment(toml, {"device": "cpu"})
+    plan = SweepPlan.create(exp, "postgresql://", "http://")
+    trials: dict[int, dict[str, Any]] = {}
+    for number, state, key, value in rows(cluster, OPTUNA_SQL.format(
+            worker=WORKER, name=exp.name), "optuna"):
+        t = trials.setdefault(int(number), {"number": int(number), "state": state})
+        if key:
+            t[key] = json.loads(value)
+    runs: dict[str, dict[str, Any]] = {}
+    for run_id, status, key, value in rows(cluster, MLFLOW_SQL.format(
+            key=KEY, role=ROLE, name=exp.name), "mlflow"):
+        r = runs.setdefault(run_id, {"run_id": run_id, "status": status})
+        if key:
+            r[key] = value
+    return {"name": exp.name,
+            "keys": [str(TrialKey.of_grid(plan.fixed_id, p)) for p in exp.grid()],
+            "trials": [{"number": t["number"], "state": t["state"], "key": t.get(KEY),
+                        "retry_of": t.get(RETRY_OF), "duplicate": bool(t.get(DUPLICATE)),
+                        "reason": t.get(FAIL_REASON, ""),
+                        "host": (t.get(WORKER) or {}).get("host")}
+                       for t in trials.values() if t.get(FIXED) == plan.fixed_id],
+            "runs": [{"run_id": r["run_id"], "status": r["status"], "key": r.get(KEY),
+                      "role": r.get(ROLE)} for r in runs.values()]}
 
 
 def verdict(d: dict[str, Any]) -> dict[str, Any]:
@@ -62,14 +83,10 @@ def verdict(d: dict[str, Any]) -> dict[str, Any]:
     failed = [t for t in d["trials"] if t["state"] == "FAIL" and not t["duplicate"]]
     return {"points": len(d["keys"]), "lost": len(lost), "doubled": len(doubled),
             "running": running, "attempts": len(d["trials"]), "failed": len(failed),
-            "fail_reasons": sorted({t["reason"].splitlines()[0][:120] if t["reason"] else "?"
+            "queued_twice": sum(t["duplicate"] for t in d["trials"]),
+            "fail_reasons": sorted({t["reason"].splitlines()[0][:120] if t["reason"]
+                                    else "(none in Optuna: failed by the heartbeat check)"
                                     for t in failed}),
             "hosts": dict(Counter(t["host"] for t in d["trials"] if t["state"] == "COMPLETE")),
             "runs": dict(Counter(r["status"] for r in trial_runs)),
             "parent": [r["status"] for r in d["runs"] if r["role"] == "study"]}
-
-
-if __name__ == "__main__":
-    exp_file, storage, uri = sys.argv[1:4]
-    data = dump(exp_file, storage, uri)
-    print(json.dumps({"dump": data, "verdict": verdict(data)}))

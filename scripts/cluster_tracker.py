@@ -75,6 +75,16 @@ def psql(cluster: Cluster, sql: str, db: str = "postgres") -> str:
                        str(PG_PORT), "-d", db, "-XAtqc", sql, timeout=30)
 
 
+def rows(cluster: Cluster, sql: str, db: str) -> list[list[str]]:
+    """A query's rows as lists of text fields (unit and record separators between them, so
+    any text, newlines included, comes back whole; NULL is "")."""
+    bindir = PG_BIN[-1].parent
+    out = as_postgres(cluster, str(bindir / "psql"), "-h", str(pg_dir(cluster)), "-p",
+                      str(PG_PORT), "-d", db, "-XAtq", "-F", "\x1f", "-R", "\x1e", "-c", sql,
+                      timeout=60)
+    return [r.split("\x1f") for r in out.rstrip("\n").split("\x1e") if r]
+
+
 def connections(cluster: Cluster) -> dict[str, int]:
     """Client connections to PostgreSQL per database (the workers' and the server's)."""
     rows = psql(cluster, "SELECT datname, count(*) FROM pg_stat_activity "

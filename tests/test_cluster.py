@@ -72,14 +72,20 @@ def cluster() -> Iterator[Cluster]:
 def test_a_machine_switched_off_mid_trial_costs_nothing(cluster: Cluster) -> None:
     start_postgres(cluster)
     MlflowServer(cluster, workers=1).start()
-    toml = write_experiment(cluster, "ci", epochs=3, seeds="[0]")  # 3 trials
+    write_experiment(cluster, "ci", epochs=3, seeds="[0]")  # 3 trials
     procs = [sweep(w, "ci", "ci", knobs=KNOBS) for w in cluster.workers]
-    what, _ = kill(cluster, "ci", procs, KNOBS)
+
+    def logs() -> str:
+        return "\n".join(f"--- {w.name}\n{w.log('ci').read_text()[-2000:]}"
+                         for w in cluster.workers)
+    try:
+        what, _ = kill(cluster, "ci", procs, KNOBS)
+    except RuntimeError as exc:
+        pytest.fail(f"{exc}\n{logs()}")
     codes = finish(procs, timeout=300)
-    verdict = judge(cluster, "ci", toml)
-    logs = "\n".join(w.log("ci").read_text()[-1500:] for w in cluster.workers)
-    assert codes[1] == 0, logs  # w2 ends by itself, its work and w1's done
+    verdict = judge(cluster, "ci")
+    assert codes[1] == 0, logs()  # w2 ends by itself, its work and w1's done
     assert (verdict["lost"], verdict["doubled"], verdict["running"]) == (0, 0, []), (
-        what, verdict, logs)
+        what, verdict, logs())
     assert verdict["failed"] == 1 and "w2" in verdict["hosts"], verdict  # w1's attempt
     assert verdict["runs"] == {"FINISHED": 3, "FAILED": 1}, verdict
