@@ -7,6 +7,7 @@
     nox -s bench                  # pytest-benchmark throughput checks
     nox -s calibrate              # the verdict rules' error rates and power, simulated
     nox -s lint                   # ruff and the import contract (lint-imports)
+    nox -s cluster                # root: README's multi-machine recipe on namespaces, faults, scale
 """
 
 from __future__ import annotations
@@ -110,3 +111,13 @@ def bench(session: nox.Session) -> None:
     if any(Path(".benchmarks").glob("*/*.json")):
         args += ["--benchmark-compare", "--benchmark-compare-fail=median:15%"]
     session.run(*args, *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def cluster(session: nox.Session) -> None:
+    """The multi-machine check (root, PostgreSQL): machines made of namespaces, the fault
+    table and the scale table (scripts/cluster_check.sh, docs/scaling.md)."""
+    _install(session, "dev")  # dev: the tiny data set's writer lives in tests/conftest.py
+    python = str(Path(session.virtualenv.location, "bin", "python"))
+    session.run("bash", "scripts/cluster_check.sh", *session.posargs,
+                env={"PYTHON": python}, external=True)

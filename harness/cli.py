@@ -214,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a fixed option, e.g. --set batch_size=64, "
                         "--set model.width=0.5, --set data.split=random")
+    p.add_argument("--dry-run", type=float, default=None, metavar="SECONDS",
+                   help="load-test the stores: trials claim, heartbeat and log as usual but "
+                        "sleep SECONDS per epoch instead of training (no torch, no data; "
+                        "their own queue in the study; docs/scaling.md)")
     p.set_defaults(handler="harness.commands.sweep:sweep")
 
     p = sub.add_parser("ui", help="the MLflow UI over the harness's store")

@@ -14,7 +14,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import optuna
@@ -23,6 +25,7 @@ from test_sweep import complete_params, new_tracking_uri, runs, tiny_experiment
 from test_sweep_processes import env, sweep_command, wait_for
 
 from harness.cli import main
+from harness.sweep.stores import rdb_storage
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -104,3 +107,17 @@ def test_two_workers_share_a_postgres_study(tmp_path: Path, tracking_uri: str,
     parents, children = runs(tracking_uri)
     assert len(parents) == 1
     assert sorted(r.data.tags["state"] for r in children) == ["COMPLETE"] * 6
+
+
+def test_workers_starting_at_once_on_a_fresh_database_all_open_it(postgres_url: str) -> None:
+    """Optuna creates its tables on first use; two machines started at the same moment on a
+    fresh database both create them, and the loser died with an IntegrityError traceback
+    (the cluster check, scripts/cluster_check.sh, lost a worker so in 2 runs of 3)."""
+    start = threading.Barrier(4)
+
+    def open_it(_: int) -> int:
+        start.wait()
+        return len(rdb_storage(postgres_url).get_all_studies())
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(open_it, range(4))) == [0] * 4

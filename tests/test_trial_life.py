@@ -1,5 +1,6 @@
-"""A trial's life in harness/sweep/: its key, the budget of trials, and a heartbeat that cannot
-be written stopping the trial (a real journal storage whose folder is gone)."""
+"""A trial's life in harness/sweep/: its key, the budget of trials, a heartbeat that cannot
+be written stopping the trial (a real journal storage whose folder is gone), the heartbeat's
+settings, and an idle worker re-running the trial of a machine that went silent."""
 
 from __future__ import annotations
 
@@ -8,16 +9,17 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
-from test_sweep import new_tracking_uri, runs, tiny_experiment
+from test_sweep import load_study, new_tracking_uri, runs, tiny_experiment
 
 from harness.errors import HarnessError
 from harness.sweep import heartbeat
 from harness.sweep.budget import Budget
 from harness.sweep.experiment_file import load_experiment
-from harness.sweep.queue import SweepPlan, fill_queue
+from harness.sweep.faults import DIED
+from harness.sweep.queue import SweepPlan, TrialQueue, fill_queue
 from harness.sweep.trial_key import TrialKey
 from harness.sweep.worker import work
-from harness.tracking.names import FAIL_REASON, TRACEBACK
+from harness.tracking.names import FAIL_REASON, HEARTBEAT, RETRY_OF, TRACEBACK, WORKER
 
 
 def test_trial_keys_are_built_and_read_in_one_place() -> None:
@@ -79,3 +81,45 @@ def test_a_heartbeat_that_cannot_be_written_stops_the_trial(
     text = (folder / TRACEBACK).read_text()
     assert "Traceback" in text and "storage_gone" in text
     assert text.strip().splitlines()[-1].endswith(reason.splitlines()[-1])
+
+
+def test_heartbeat_interval_and_grace_come_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (heartbeat.interval(), heartbeat.grace()) == (20.0, 120.0)  # the defaults
+    assert heartbeat.stop_after() == 60.0
+    monkeypatch.setenv(heartbeat.INTERVAL_ENV, "0.5")
+    monkeypatch.setenv(heartbeat.GRACE_ENV, "3")
+    assert (heartbeat.interval(), heartbeat.grace(), heartbeat.stop_after()) == (0.5, 3.0, 1.5)
+    monkeypatch.setenv(heartbeat.GRACE_ENV, "1")  # a live trial would look dead between beats
+    with pytest.raises(HarnessError, match="above twice the heartbeat interval"):
+        heartbeat.grace()
+    for bad in ("soon", "0", "-5", "inf"):
+        monkeypatch.setenv(heartbeat.GRACE_ENV, bad)
+        with pytest.raises(HarnessError, match=f"{heartbeat.GRACE_ENV}='{bad}': give a number"):
+            heartbeat.grace()
+
+
+@pytest.mark.slow
+def test_an_idle_worker_waits_for_a_silent_trial_of_another_host_and_runs_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine switched off mid-trial: its trial stays RUNNING with a heartbeat that ages.
+    A worker with nothing else queued used to leave, and the trial waited for the next sweep
+    command; now the worker waits out the grace, then fails the trial and runs it again."""
+    monkeypatch.setenv(heartbeat.INTERVAL_ENV, "0.2")
+    monkeypatch.setenv(heartbeat.GRACE_ENV, "2")
+    uri = new_tracking_uri(tmp_path)
+    exp = tiny_experiment(tmp_path, epochs=1, space='frontend = ["log_power"]', seeds="[0]")
+    monkeypatch.chdir(tmp_path)
+    plan = SweepPlan.create(load_experiment(exp), None, uri)
+    fill_queue(plan)
+    queue = TrialQueue(plan)
+    dead = queue.claim()  # claimed "on another machine", which then went silent
+    assert dead is not None
+    queue.storage.set_trial_system_attr(dead._trial_id, WORKER,
+                                        {"host": "switched-off", "pid": 1, "start": "1"})
+    queue.storage.set_trial_system_attr(dead._trial_id, HEARTBEAT, time.time())
+    assert work(plan) == {"COMPLETE": 1}
+    trials = load_study(tmp_path).trials
+    assert [(t.state.name, t.user_attrs.get(FAIL_REASON)) for t in trials] == [
+        ("FAIL", DIED), ("COMPLETE", None)]
+    assert trials[1].user_attrs[RETRY_OF] == 0

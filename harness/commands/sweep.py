@@ -33,6 +33,8 @@ def sweep(args: argparse.Namespace) -> int:
         raise HarnessError(f"--workers {args.workers}: give 1 or more")
     if args.trials is not None and args.trials < 1:
         raise HarnessError(f"--trials {args.trials}: give 1 or more")
+    if args.dry_run is not None and not 0 <= args.dry_run < float("inf"):
+        raise HarnessError(f"--dry-run {args.dry_run}: give seconds per epoch, 0 or more")
     overrides = parse_options(args.set)
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
@@ -41,11 +43,12 @@ def sweep(args: argparse.Namespace) -> int:
     if args.task is not None:
         overrides["data.task"] = args.task
     exp = load_experiment(args.experiment, overrides)
-    exp = check_pipelines(exp)
+    if args.dry_run is None:  # a dry run builds nothing
+        exp = check_pipelines(exp)
     args.workers = args.workers or exp.workers  # the file's [search] workers, else 1
     for fe, model, why in exp.excluded:
         console.print(f"skipping {fe} + {model}: {why}")
-    plan = SweepPlan.create(exp, args.storage, args.tracking_uri)
+    plan = SweepPlan.create(exp, args.storage, args.tracking_uri, args.dry_run)
     stop_on_sigterm()  # a scheduler's SIGTERM cleans up like Ctrl-C
     check_sweep(plan)  # device, data (prepared here, once), stores: before any trial exists
     try:

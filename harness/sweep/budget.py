@@ -35,6 +35,11 @@ class Budget:
             if self._left.value >= 0:
                 self._left.value += 1
 
+    @property
+    def closed(self) -> bool:
+        """No trial may start any more (`close`d, or all taken)."""
+        return self._left.value == 0
+
     def close(self) -> None:
         """No worker starts another trial (those running finish)."""
         with self._left.get_lock():

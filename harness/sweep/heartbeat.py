@@ -3,6 +3,7 @@ it cannot be written.
 
     with Heartbeat(beat, "trial 7"):   # main thread; `beat()` writes one heartbeat
         train()                        # raises HeartbeatLost once beats fail for STOP_AFTER_S
+    interval(), grace()                # seconds in force: the environment's, else the defaults
 
 A worker writes a heartbeat every HEARTBEAT_S; another host takes a trial whose heartbeat is
 older than GRACE_S for dead and queues it again (harness.sweep.queue.TrialQueue.recover). A
@@ -12,10 +13,15 @@ has been written for STOP_AFTER_S (half the grace: before anyone else gives up o
 trial stops: the heartbeat thread signals the main thread (STOP_SIGNAL), whose handler raises
 HeartbeatLost wherever the trial is. It is a BaseException, as KeyboardInterrupt is, so no
 `except Exception` on the way swallows it; the worker fails the trial with it.
+
+$HARNESS_HEARTBEAT_S and $HARNESS_HEARTBEAT_GRACE_S replace the interval and the grace (a
+test's cluster waits seconds, not minutes: docs/scaling.md); the stop then comes after half
+that grace. The grace applies where a trial is judged, so every machine should use the same.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -26,11 +32,48 @@ from typing import Any
 from rich.markup import escape
 
 from harness.console import console
+from harness.errors import HarnessError
 
 HEARTBEAT_S = 20.0   # seconds between heartbeats of a running trial
 GRACE_S = 120.0      # another host takes a trial for dead after this long without one
 STOP_AFTER_S = GRACE_S / 2  # a trial whose beats fail this long stops
 STOP_SIGNAL = signal.SIGUSR1
+INTERVAL_ENV, GRACE_ENV = "HARNESS_HEARTBEAT_S", "HARNESS_HEARTBEAT_GRACE_S"
+
+
+def _seconds(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise HarnessError(f"{name}={text!r}: give a number of seconds above 0 "
+                           f"(default {default:g})")
+    return value
+
+
+def interval() -> float:
+    """Seconds between a running trial's heartbeats: $HARNESS_HEARTBEAT_S, else HEARTBEAT_S."""
+    return _seconds(INTERVAL_ENV, HEARTBEAT_S)
+
+
+def grace() -> float:
+    """Seconds of silence after which another host takes a trial for dead:
+    $HARNESS_HEARTBEAT_GRACE_S, else GRACE_S. HarnessError unless it exceeds two intervals
+    (a live trial would look dead between its beats, and stop at its first failed one)."""
+    grace_s, interval_s = _seconds(GRACE_ENV, GRACE_S), interval()
+    if grace_s <= 2 * interval_s:
+        raise HarnessError(f"{GRACE_ENV}={grace_s:g} with {INTERVAL_ENV}={interval_s:g}: give "
+                           "a grace above twice the heartbeat interval")
+    return grace_s
+
+
+def stop_after() -> float:
+    """A trial whose beats fail this long stops: half the grace (STOP_AFTER_S by default)."""
+    return grace() / 2 if GRACE_ENV in os.environ else STOP_AFTER_S
 
 
 class HeartbeatLost(BaseException):
@@ -38,19 +81,23 @@ class HeartbeatLost(BaseException):
 
 
 class Heartbeat:
-    """A thread calling `beat()` every `interval_s` (HEARTBEAT_S) while the block runs.
+    """A thread calling `beat()` every `interval_s` (`interval()`) while the block runs.
 
     Entered in the main thread, it stops the block with HeartbeatLost after `stop_after_s`
-    (STOP_AFTER_S) without a beat written; in another thread it can only log (signals are the
-    main thread's). The module's values are read when it starts, so a test may shorten them.
+    (`stop_after()`) without a beat written; in another thread it can only log (signals are
+    the main thread's). The values are read when it starts, so a test may shorten them.
+    `beat_s` holds how long each written beat took (seconds), `failures` how many failed (the
+    scale check reads both).
     """
 
     def __init__(self, beat: Callable[[], None], what: str, interval_s: float | None = None,
                  stop_after_s: float | None = None) -> None:
         self.beat, self.what = beat, what
-        self.interval_s = HEARTBEAT_S if interval_s is None else interval_s
-        self.stop_after_s = STOP_AFTER_S if stop_after_s is None else stop_after_s
+        self.interval_s = interval() if interval_s is None else interval_s
+        self.stop_after_s = stop_after() if stop_after_s is None else stop_after_s
         self.lost = ""  # why it stopped the block; "" while it has not
+        self.beat_s: list[float] = []
+        self.failures = 0
         self._lock, self._done, self._stopping = threading.Lock(), threading.Event(), False
         self._thread = threading.Thread(target=self._run, daemon=True, name="heartbeat")
         self._main = threading.current_thread() is threading.main_thread()
@@ -76,9 +123,12 @@ class Heartbeat:
         last_written = time.monotonic()
         while True:
             try:
+                start = time.monotonic()
                 self.beat()
                 last_written = time.monotonic()
+                self.beat_s.append(last_written - start)
             except Exception as exc:  # the storage refused it: log it, give up after a while
+                self.failures += 1
                 silent = time.monotonic() - last_written
                 detail = (str(exc).splitlines() or [""])[0][:200]
                 why = (f"{self.what}: its heartbeat could not be written for {silent:.0f} s "

@@ -30,11 +30,16 @@ CONNECT_TIMEOUT_S = 5.0  # one try: MLflow's HTTP client otherwise retries for ~
 
 
 def check_sweep(plan: Any) -> None:
-    """Device, data and stores of a SweepPlan; the data set is prepared (decoded) here."""
+    """Device, data, stores and heartbeat settings of a SweepPlan; the data set is prepared
+    (decoded) here. A dry run (`plan.dry_run`) uses neither device nor data."""
+    from harness.sweep.heartbeat import grace
+
+    grace()  # $HARNESS_HEARTBEAT_S / $HARNESS_HEARTBEAT_GRACE_S, checked before any trial
     check_storage(plan.storage)
     check_tracking_uri(plan.tracking_uri)
-    check_device(plan.experiment.device)
-    check_data(plan.experiment)
+    if plan.dry_run is None:
+        check_device(plan.experiment.device)
+        check_data(plan.experiment)
 
 
 def check_device(name: str) -> None:

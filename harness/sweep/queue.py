@@ -22,9 +22,12 @@ Resume and dead workers. Re-running a command fills the queue only with what is
 missing: COMPLETE, PRUNED and FAIL trials are not run again (`--retry-failed` re-queues
 the FAIL ones). A RUNNING trial whose process died is failed and re-queued
 (`harness.retry_of`): on the same host as soon as its process is gone (harness.processes),
-elsewhere when its heartbeat is older than GRACE_S (Optuna's own heartbeat on RDB storages;
-a trial attribute on journal files, which have none; harness/sweep/heartbeat.py); after
-MAX_RETRY retries it stays FAIL with its reason (harness/sweep/faults.py).
+elsewhere when its heartbeat is older than the grace (GRACE_S, or $HARNESS_HEARTBEAT_GRACE_S;
+Optuna's own heartbeat on RDB storages; a trial attribute on journal files, which have none;
+harness/sweep/heartbeat.py); after MAX_RETRY retries it stays FAIL with its reason
+(harness/sweep/faults.py). A worker that finds nothing to claim while trials of its plan
+still run elsewhere waits for them (harness.sweep.worker), so a machine switched off
+mid-trial costs that trial's time and the grace, not the rest of the study.
 """
 
 from __future__ import annotations
@@ -48,9 +51,9 @@ from optuna.trial import FrozenTrial, TrialState
 from harness.processes import alive, this_process
 from harness.sweep.experiment import Experiment
 from harness.sweep.faults import DIED, gave_up, may_retry, requeue, retry_failed
-from harness.sweep.heartbeat import GRACE_S, HEARTBEAT_S, Heartbeat
+from harness.sweep.heartbeat import Heartbeat, grace, interval
 from harness.sweep.restore import restore_from_mlflow
-from harness.sweep.stores import creation_lock, repair_journal
+from harness.sweep.stores import creation_lock, rdb_storage, repair_journal
 from harness.sweep.trial_key import TrialKey
 from harness.tracking.names import (
     ATTEMPT,
@@ -75,18 +78,23 @@ class SweepPlan:
     experiment: Experiment
     storage: str        # an Optuna RDB URL, or the path of a journal file
     tracking_uri: str
+    dry_run: float | None = None  # seconds of sleep per epoch instead of training (--dry-run)
 
     @classmethod
     def create(cls, exp: Experiment, storage: str | None = None,
-               tracking_uri: str | None = None) -> SweepPlan:
+               tracking_uri: str | None = None, dry_run: float | None = None) -> SweepPlan:
         journal = Path("runs", "optuna", f"{exp.name}.journal").resolve()
-        return cls(exp, storage or str(journal), resolve_tracking_uri(tracking_uri))  # made later
+        return cls(exp, storage or str(journal), resolve_tracking_uri(tracking_uri),  # made later
+                   dry_run)
 
     @property
     def fixed_id(self) -> str:
         """Short hash of the experiment's identity (the fixed values its file and overrides
-        give): trials of other fixed values are not ours."""
-        text = json.dumps(self.experiment.identity, sort_keys=True, default=str)
+        give): trials of other fixed values are not ours, nor are a dry run's."""
+        identity = self.experiment.identity
+        if self.dry_run is not None:
+            identity = {**identity, "dry_run": self.dry_run}
+        text = json.dumps(identity, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
@@ -97,12 +105,11 @@ class TrialQueue:
         exp = plan.experiment
         self.plan, self.fixed_id = plan, plan.fixed_id
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.claim_s = 0.0  # how long the last `claim` took, seconds (the scale check's figure)
         if "://" in plan.storage:
-            with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                self.storage: BaseStorage = RDBStorage(
-                    plan.storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                    heartbeat_stale_trial_callback=requeue)
+            self.storage: BaseStorage = rdb_storage(
+                plan.storage, heartbeat_interval=interval(), grace_period=grace(),
+                heartbeat_stale_trial_callback=requeue)
         else:
             Path(plan.storage).parent.mkdir(parents=True, exist_ok=True)
             repair_journal(plan.storage)  # a torn last record would poison the next append
@@ -252,6 +259,13 @@ class TrialQueue:
 
     def claim(self) -> optuna.Trial | None:
         """Take the next queued trial of this plan (seed repeats and retries first)."""
+        start = time.monotonic()
+        try:
+            return self._claim()
+        finally:
+            self.claim_s = time.monotonic() - start
+
+    def _claim(self) -> optuna.Trial | None:
         waiting = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
                    if t.user_attrs.get(FIXED) == self.fixed_id]
         waiting.sort(key=lambda t: (SLOT in t.user_attrs and RETRY_OF not in t.user_attrs,
@@ -283,7 +297,7 @@ def _abandoned(t: FrozenTrial, now: float, rdb: bool) -> bool:
     if rdb:
         return False  # Optuna's heartbeat decides for the other hosts
     started = t.datetime_start.timestamp() if t.datetime_start else now
-    return now - float(t.system_attrs.get(HEARTBEAT, started)) > GRACE_S
+    return now - float(t.system_attrs.get(HEARTBEAT, started)) > grace()
 
 
 def fill_queue(plan: SweepPlan, more: int | None = None, *,

@@ -2,6 +2,7 @@
 
     with creation_lock(plan):            # two sweeps started at once on a fresh runs/
         queue, tracker = TrialQueue(plan), Tracker(...)
+    rdb_storage(url, **kwargs)           # Optuna's RDBStorage, two machines at once on a fresh DB
     repair_journal(path)                 # a journal whose last record was torn: cut it off
     disagreement(optuna_study, client, experiment_id)   # one line when their counts differ
 
@@ -18,13 +19,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import random
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.storages import RDBStorage
 from optuna.storages.journal import JournalFileSymlinkLock
 from optuna.trial import TrialState
 
@@ -42,13 +46,39 @@ from harness.tracking.store_check import check_optuna_storage, sqlite_path
 
 MLFLOW_STATE = {"FINISHED": "COMPLETE", "KILLED": "PRUNED", "FAILED": "FAIL",
                 "RUNNING": "RUNNING", "SCHEDULED": "RUNNING"}
+CREATE_TRIES = 5  # a fresh database's tables, made by another machine at the same moment
+
+
+def rdb_storage(url: str, **kwargs: Any) -> RDBStorage:
+    """Optuna's RDBStorage on `url`, its tables made if missing.
+
+    Two workers started at once on a fresh database both create the tables, and the one
+    that loses gets an IntegrityError or ProgrammingError from PostgreSQL's catalog
+    (`duplicate key value violates unique constraint "pg_type_typname_nsp_index"`): the
+    tables exist by then, so it tries again after a moment (the cluster check lost a worker
+    so in two runs of three).
+    """
+    import sqlalchemy.exc
+
+    def connect() -> RDBStorage:
+        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(url, **kwargs)
+
+    for _ in range(CREATE_TRIES - 1):
+        try:
+            return connect()
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            time.sleep(0.2 + random.random())  # apart: both losing twice in step is unlikely
+    return connect()
 
 
 @contextlib.contextmanager
 def creation_lock(storage: str, tracking_uri: str) -> Iterator[None]:
     """An exclusive flock beside the local store files while they are created or opened:
     MLflow's SQLite schema is made by whichever process comes first, and two at once fail
-    with an sqlalchemy traceback. Servers (PostgreSQL, an MLflow server) need none."""
+    with an sqlalchemy traceback. Servers need none: an MLflow server makes its schema before
+it serves, and a fresh PostgreSQL database is `rdb_storage`'s concern."""
     folder = None
     if (db := sqlite_path(tracking_uri)) is not None:
         folder = db.parent

@@ -14,7 +14,10 @@ combination) fails that trial alone, in Optuna and in MLflow, with the reason (t
 line of its traceback, `fail_reason`; the whole traceback is its run's `traceback.txt`),
 and the sweep goes on. A trial whose heartbeat cannot be written stops
 (harness/sweep/heartbeat.py); a worker whose Optuna storage refuses a trial's result stops
-too, with one line.
+too, with one line. A worker with nothing left to claim while trials of its plan still run
+(on other machines, or in its sweep's other processes) waits for them, so that a trial whose
+machine died is re-run here once its heartbeat is older than the grace. `--dry-run`: the
+training is replaced by sleep (harness/sweep/dry_run.py), the rest is as here.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import math
 import multiprocessing as mp
 import os
 import signal
@@ -35,15 +39,17 @@ from typing import Any
 
 import numpy as np
 import optuna
+from optuna.trial import TrialState
 
 from harness.console import console
 from harness.disk import is_full
 from harness.errors import HarnessError
 from harness.signals import exit_status, ignore_sigint, stop_on_sigterm
 from harness.sweep.budget import Budget
+from harness.sweep.dry_run import DryTrial, wait_at_gate
 from harness.sweep.experiment import options_of
 from harness.sweep.faults import requeue, store_full
-from harness.sweep.heartbeat import HeartbeatLost
+from harness.sweep.heartbeat import HeartbeatLost, interval
 from harness.sweep.queue import SweepPlan, TrialQueue
 from harness.sweep.stores import close_run
 from harness.sweep.trial_key import TrialKey
@@ -56,6 +62,7 @@ TrialHook = Callable[[int, dict[str, Any] | None, str, float | None], None]
 EpochHook = Callable[[int, int], None]  # (epoch, epochs)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 STOP_GRACE_S = 60  # a stopped worker's time to fail and re-queue its trial
+WAIT_STEP_S = 1.0  # an idle worker's look at the trials that still run
 
 
 def work(plan: SweepPlan, budget: Budget | None = None, *, on_trial: TrialHook | None = None,
@@ -76,10 +83,11 @@ def work(plan: SweepPlan, budget: Budget | None = None, *, on_trial: TrialHook |
                       detection_margin=exp.detection_margin)
     data_cache: dict[Any, Any] = {}  # the data set of the last trial, reused
     done: Counter[str] = Counter()
+    if plan.dry_run is not None:
+        wait_at_gate()  # a load test's workers start together
     while budget.take():
         try:
-            queue.recover(tracker)
-            trial = queue.claim()
+            trial = next_trial(queue, tracker, budget)
         except Exception as exc:  # the journal's disk is full, say: one line, not a traceback
             if not is_full(exc):
                 raise
@@ -100,6 +108,31 @@ def work(plan: SweepPlan, budget: Budget | None = None, *, on_trial: TrialHook |
         if on_trial:
             on_trial(trial.number, params, state, value)
     return done
+
+
+def next_trial(queue: TrialQueue, tracker: Tracker, budget: Budget) -> optuna.Trial | None:
+    """Claim the next queued trial; None once none is queued and none of the plan runs.
+
+    While the plan's trials still run elsewhere, wait for them, looking every WAIT_STEP_S
+    and recovering dead trials every heartbeat interval: one whose machine was switched off
+    goes silent, is failed after the grace and queued again (`recover`), and is claimed here.
+    Without the wait every live worker could leave before the grace runs out, and that trial
+    would wait for the next sweep command.
+    """
+    said, recovered = False, -math.inf
+    while True:
+        if time.monotonic() - recovered >= interval():
+            queue.recover(tracker)
+            recovered = time.monotonic()
+        trial = queue.claim()
+        running = [] if trial is not None or budget.closed else queue.trials(TrialState.RUNNING)
+        if not running:
+            return trial
+        if not said:
+            console.print(f"waiting for {len(running)} trial(s) running elsewhere: a machine "
+                          "that stopped is noticed after the heartbeat grace", soft_wrap=True)
+            said = True
+        time.sleep(min(WAIT_STEP_S, interval()))
 
 
 def run_workers(plan: SweepPlan, n: int, budget: Budget | None = None,
@@ -160,9 +193,10 @@ def _worker_main(plan: SweepPlan, budget: Budget, parent: int, threads: int) -> 
 
     threading.Thread(target=watch, daemon=True).start()
     stop_on_sigterm()
-    import torch
+    if plan.dry_run is None:  # a dry run's workers never import torch
+        import torch
 
-    torch.set_num_threads(threads)
+        torch.set_num_threads(threads)
     try:
         try:
             work(plan, budget)
@@ -183,23 +217,26 @@ def run_trial(queue: TrialQueue, trial: optuna.Trial, tracker: Tracker,
               ) -> tuple[str, float | None, dict[str, Any] | None]:
     """Run one claimed trial to its end; returns (state, value, params)."""
     exp = queue.plan.experiment
+    dry = None if queue.plan.dry_run is None else DryTrial(queue.plan.dry_run)
     params: dict[str, Any] | None = None
     run: TrialRun | None = None
     state, value, reason = "COMPLETE", None, ""
     full: BaseException | None = None  # a full disk under the stores: the sweep stops
+    beats = queue.heartbeat(trial)  # HeartbeatLost when the storage refuses the beats
     try:
-        with queue.heartbeat(trial):  # HeartbeatLost when the storage refuses the beats
+        with beats:
             searched = exp.suggest(trial)
             if SLOT in trial.user_attrs:
                 queue.queue_other_seeds(TrialKey.parse(trial.user_attrs[KEY]), searched)
             params = exp.params(searched)
-            device = _device(exp.device)
+            device = _device(exp.device) if dry is None else "none (dry run)"
             run = tracker.trial(trial.number, params, tags={  # the key: MLflow knows the point
                 "device": device, KEY: trial.user_attrs.get(KEY, "")})
             trial.set_user_attr(MLFLOW_RUN_ID, run.run_id)
             lineage.log_experiment(run.client, run.run_id, exp)
-            value = _train(trial, params, exp.device, run, data_cache, on_epoch, exp.stream,
-                           exp.models, exp.evaluate)
+            value = (dry.train(trial, params, run) if dry is not None else
+                     _train(trial, params, exp.device, run, data_cache, on_epoch, exp.stream,
+                            exp.models, exp.evaluate))
     except optuna.TrialPruned:
         state = "PRUNED"
     except (Exception, HeartbeatLost) as exc:  # the trial fails, the sweep goes on
@@ -241,6 +278,9 @@ def run_trial(queue: TrialQueue, trial: optuna.Trial, tracker: Tracker,
             if not is_full(exc):
                 raise
             raise store_full(exc, f"trial {trial.number}'s MLflow run", queue.plan) from None
+    if dry is not None:
+        dry.report(trial.number, state, queue.claim_s, beats.beat_s, beats.failures)
+        return state, value, params
     if exp.models == "best":  # after our tell: the last trial to end sees every value
         from mlflow.exceptions import MlflowException
 

@@ -16,6 +16,7 @@ and its assistant skill mlflow-onboarding/SKILL.md). The parent run's descriptio
 from __future__ import annotations
 
 import json
+import random
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from harness.tracking.names import SEARCHED
@@ -46,14 +48,27 @@ def prepare_experiment(client: MlflowClient, experiment_id: str, parent_run_id: 
     Without `summary`, the summary columns stored before (by a report) are kept."""
     tags = client.get_experiment(experiment_id).tags
     if KIND_TAG not in tags:
-        client.set_experiment_tag(experiment_id, KIND_TAG, KIND)
+        _set_experiment_tag(client, experiment_id, KIND_TAG, KIND)
     if not summary and VIEW_TAG in tags:
         shown = json.loads(tags[VIEW_TAG]).get("selectedColumns", [])
         summary = [c[9:-1] for c in shown if c.startswith("metrics.`")
                    and c[9:-1] not in HEADLINE]
     state = json.dumps(view_state(parent_run_id, searched, summary), sort_keys=True)
     if tags.get(VIEW_TAG) != state:
-        client.set_experiment_tag(experiment_id, VIEW_TAG, state)
+        _set_experiment_tag(client, experiment_id, VIEW_TAG, state)
+
+
+def _set_experiment_tag(client: MlflowClient, experiment_id: str, key: str, value: str) -> None:
+    """`set_experiment_tag`, tried once more when it loses a race. MLflow's SQL store merges
+    the tag (a select, then an insert), so two machines tagging a new experiment at the same
+    moment both insert, and the later one gets a unique-key violation (BAD_REQUEST from a
+    tracking server; the cluster check's CI test hit it). The second try finds the row and
+    updates it; a real failure fails twice and is raised."""
+    try:
+        client.set_experiment_tag(experiment_id, key, value)
+    except MlflowException:
+        time.sleep(random.uniform(0.1, 0.5))
+        client.set_experiment_tag(experiment_id, key, value)
 
 
 def view_state(parent_run_id: str, searched: Sequence[str] | None,

@@ -1,0 +1,234 @@
+"""8 to 64 dry-run workers against one PostgreSQL and one MLflow server: what breaks first.
+
+    run_scale(Path("/tmp/out"), Path("/tmp/base"))      # OUT/scale.json, OUT/scale.md
+
+A cluster of MACHINES worker machines; the tracker (PostgreSQL and `mlflow server`, 4
+server workers as MLflow's default) pinned to core 1, the workers to core 0. For each
+level W, every machine runs `harness sweep FILE --dry-run S --workers W/MACHINES` (no
+torch in the worker processes: they claim, heartbeat, sleep S per epoch and log like a
+trial, one `dry-run {json}` line per trial). The workers wait at a gate until all W are
+up, so the level runs with W at once; the gate opens and the level is measured for
+WINDOW_S, then the sweeps are stopped with SIGTERM (their running trials fail and are
+queued again, as the harness does on SIGTERM). From the workers' lines: claim latency,
+heartbeat write latency, MLflow logging steps per second and errors, duplicate claims;
+from the host: the tracker's CPU, PostgreSQL connections, RSS, load average.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from cluster_faults import judge, write_experiment
+from cluster_machines import MLFLOW_URL, OPTUNA_URL, Cluster, Machine, wait_until
+from cluster_tracker import MlflowServer, connections, start_postgres
+
+from harness.sweep.dry_run import PREFIX
+
+LEVELS = (8, 16, 32, 64)
+MACHINES = 4
+WINDOW_S = 60        # measured time per level, once all its workers run
+EPOCH_S = 3.0        # a dry trial's sleep per epoch: 9 s trials, plus their logging
+EPOCHS = 3
+TRACKER_CPU, WORKER_CPU = "1", "0"
+KNOBS = {"HARNESS_HEARTBEAT_S": "2", "HARNESS_HEARTBEAT_GRACE_S": "30"}
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes used so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
+def rss_mb(pids: list[int]) -> list[float]:
+    """Resident memory of each process, MB."""
+    out = []
+    for pid in pids:
+        try:
+            out.append(int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 2**20)
+        except OSError:
+            continue
+    return out
+
+
+def python_procs(m: Machine) -> dict[int, bool]:
+    """The machine's Python processes: PID -> whether it is a spawned sweep worker (else a
+    sweep command's own process, which read the experiment file and so imported torch)."""
+    found = {}
+    for pid in m.pids():
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if "python" in Path(exe).name:
+            found[pid] = b"spawn_main" in cmdline
+    return found
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def dry_lines(c: Cluster, name: str) -> list[dict[str, Any]]:
+    """Every `dry-run {json}` line the level's workers printed (harness/sweep/dry_run.py)."""
+    rows = []
+    for w in c.workers:
+        log = w.log(name)
+        if log.exists():
+            for line in log.read_text(errors="replace").splitlines():
+                if line.startswith(PREFIX + "{"):
+                    rows.append(json.loads(line.removeprefix(PREFIX)))
+    return rows
+
+
+ACCESS = re.compile(r"^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) INFO:.*\" (\d{3})")
+
+
+def requests(log: Path, start: float, end: float) -> Counter[int]:
+    """The MLflow server's requests between two times, by HTTP status (its access log)."""
+    counts: Counter[int] = Counter()
+    for line in log.read_text(errors="replace").splitlines():
+        m = ACCESS.match(line)
+        if m and start <= time.mktime(time.strptime(m[1], "%Y/%m/%d %H:%M:%S")) < end:
+            counts[int(m[2])] += 1
+    return counts
+
+
+def level(c: Cluster, server: MlflowServer, n: int) -> dict[str, Any]:
+    """One level: n worker processes over the machines, measured for WINDOW_S."""
+    name = f"scale{n}"
+    # Enough trials that the queue outlasts the window: 1.5 times what n workers sleep in it.
+    needed = int(1.5 * n * WINDOW_S / (EPOCHS * EPOCH_S))
+    write_experiment(c, name, EPOCHS, seeds=str(list(range(needed // 7 + 1))),
+                            frontends=7)
+    for w in c.workers:
+        (w.folder / "gate").unlink(missing_ok=True)
+    procs = [w.popen([sys.executable, "-m", "harness", "sweep", f"{name}.toml",
+                      "--storage", OPTUNA_URL, "--tracking-uri", MLFLOW_URL,
+                      "--dry-run", str(EPOCH_S), "--workers", str(n // len(c.workers))],
+                     log=w.log(name), cpus=WORKER_CPU,
+                     HARNESS_DRY_RUN_GATE=str(w.home / "gate"), **KNOBS) for w in c.workers]
+    started = time.monotonic()
+
+    def ready() -> int:
+        return sum(w.log(name).read_text(errors="replace").count(PREFIX + "waiting")
+                   for w in c.workers if w.log(name).exists())
+    wait_until(f"{n} dry-run workers to start", lambda: ready() >= n
+               or any(p.poll() is not None for p in procs), 1200, step=2)
+    startup_s = time.monotonic() - started
+    cpu0, t0, wall0 = cpu_s(c.tracker.pids()), time.monotonic(), time.time()
+    for w in c.workers:
+        (w.folder / "gate").touch()
+    conns: list[dict[str, int]] = []
+    load: list[float] = []
+    while time.monotonic() - t0 < WINDOW_S:
+        conns.append(connections(c))
+        load.append(float(Path("/proc/loadavg").read_text().split()[0]))
+        time.sleep(5)
+    window, wall1 = time.monotonic() - t0, time.time()
+    tracker_cpu = (cpu_s(c.tracker.pids()) - cpu0) / window
+    procs_rss = {pid: (spawned, rss) for w in c.workers
+                 for pid, spawned in python_procs(w).items() for rss in rss_mb([pid])}
+    worker_rss = [r for spawned, r in procs_rss.values() if spawned]
+    sweep_rss = [r for spawned, r in procs_rss.values() if not spawned]
+    server_pids = server.pids()
+    pg_rss = sum(rss_mb([p for p in c.tracker.pids() if p not in server_pids]))
+    mlflow_rss = sum(rss_mb(server_pids))
+    for p in procs:  # SIGTERM: running trials fail and are queued again
+        os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    lines = dry_lines(c, name)
+    inside = [x for x in lines if wall0 <= x["end"] < wall1]
+    calls = requests(c.tracker.log("mlflow"), wall0, wall1)
+    claimed = [x["trial"] for x in lines]
+    verdict = judge(c, name)
+    mlflow_s = [v for x in inside for v in x["mlflow_s"]]
+    beats = [b for x in inside for b in x["heartbeats_s"]]
+    return {
+        "workers": n, "machines": len(c.workers), "startup_s": round(startup_s),
+        "window_s": round(window), "trials_per_s": round(
+            sum(x["state"] == "COMPLETE" for x in inside) / window, 2),
+        "claim_p50_ms": ms(pct([x["claim_s"] for x in inside], 0.5)),
+        "claim_p99_ms": ms(pct([x["claim_s"] for x in inside], 0.99)),
+        "heartbeat_p50_ms": ms(pct(beats, 0.5)), "heartbeat_p99_ms": ms(pct(beats, 0.99)),
+        "heartbeat_errors": sum(x["heartbeat_errors"] for x in lines),
+        "mlflow_requests_per_s": round(sum(calls.values()) / window, 1),
+        "mlflow_errors": sum(v for k, v in calls.items() if k >= 400),
+        "mlflow_log_p50_ms": ms(pct(mlflow_s, 0.5)), "mlflow_log_p99_ms": ms(pct(mlflow_s, 0.99)),
+        "failed_trials": sum(x["state"] == "FAIL" for x in inside),
+        "duplicate_claims": len(claimed) - len(set(claimed)) + verdict["doubled"],
+        "queued_twice": verdict["queued_twice"], "grid_points": verdict["points"],
+        "torch_in_workers": any(x["torch"] for x in lines),
+        "tracker_cpu_pct": round(100 * tracker_cpu),
+        "pg_connections_max": max((sum(x.values()) for x in conns), default=0),
+        "pg_connections_optuna_max": max((x.get("optuna", 0) for x in conns), default=0),
+        "worker_rss_mb": round(sum(worker_rss) / max(1, len(worker_rss))),
+        "sweep_rss_mb": round(sum(sweep_rss) / max(1, len(sweep_rss))),
+        "pg_rss_mb": round(pg_rss), "mlflow_rss_mb": round(mlflow_rss),
+        "load_avg_max": max(load, default=0.0), "exit_codes": [p.returncode for p in procs],
+    }
+
+
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(1000 * seconds, 1)
+
+
+def run_scale(out: Path, base: Path, levels: tuple[int, ...] = LEVELS,
+              max_connections: int = 100) -> bool:
+    rows: list[dict[str, Any]] = []
+    with Cluster(base, workers=MACHINES, lifetime_s=7200) as c:
+        start_postgres(c, max_connections=max_connections, cpus=TRACKER_CPU)
+        server = MlflowServer(c, workers=4, cpus=TRACKER_CPU)
+        server.start()
+        for n in levels:
+            try:
+                row = level(c, server, n)
+            except Exception as exc:  # what broke is the finding; the next level still runs
+                row = {"workers": n, "broke": f"{type(exc).__name__}: {exc}"[:500]}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            (out / "scale.json").write_text(json.dumps(rows, indent=1))
+    table = scale_table(rows)
+    (out / "scale.md").write_text(table + "\n")
+    print(table)
+    return all(r.get("duplicate_claims") == 0 for r in rows)
+
+
+COLUMNS = ("workers", "trials_per_s", "claim_p50_ms", "claim_p99_ms", "heartbeat_p50_ms",
+           "heartbeat_p99_ms", "mlflow_requests_per_s", "mlflow_log_p50_ms", "mlflow_log_p99_ms",
+           "mlflow_errors", "failed_trials", "duplicate_claims", "tracker_cpu_pct",
+           "pg_connections_max", "worker_rss_mb", "sweep_rss_mb", "pg_rss_mb", "mlflow_rss_mb",
+           "load_avg_max", "startup_s")
+
+
+def scale_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " | broke |", "|---" * (len(COLUMNS) + 1) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(str(r.get(k, "")) for k in COLUMNS)
+                     + f" | {r.get('broke', '')} |")
+    return "\n".join(lines)
