@@ -31,8 +31,9 @@ from harness.models import build_pipeline
 from harness.models.classifier import Classifier
 from harness.tracking.logged_model import log_pipeline
 from harness.tracking.runs import Tracker
+from harness.training.config import TrainConfig
 from harness.training.device import seed_everything
-from harness.training.loop import TrainConfig, fit
+from harness.training.loop import fit
 
 DATASET = "synth_commands_small"
 STFT = {"n_fft": 160, "win_length": 160, "hop_length": 200}  # 81 bins x 81 frames, as quick

@@ -13,7 +13,8 @@ from harness.data.background import read_noise
 from harness.errors import HarnessError
 from harness.frontends import create_frontend
 from harness.training.augment import Augmenter, bands, shift
-from harness.training.loop import TrainConfig, fit
+from harness.training.config import TrainConfig
+from harness.training.loop import fit
 from harness.training.recipes import RECIPES, Recipe
 
 CPU = torch.device("cpu")

@@ -27,7 +27,8 @@ from harness.models import build_pipeline
 from harness.models.classifier import Classifier
 from harness.tracking.logged_model import log_pipeline
 from harness.tracking.runs import Tracker
-from harness.training.loop import TrainConfig, fit
+from harness.training.config import TrainConfig
+from harness.training.loop import fit
 
 MISSING = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(m) is None]
 needs_onnx = pytest.mark.skipif(bool(MISSING), reason=f"{', '.join(MISSING)} not installed "

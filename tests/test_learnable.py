@@ -13,7 +13,8 @@ from harness.data import Clips
 from harness.frontends import FRONTENDS, PCEN, create_frontend, list_frontends
 from harness.frontends.filterbanks import gabor_init
 from harness.models import build_pipeline
-from harness.training.loop import TrainConfig, fit
+from harness.training.config import TrainConfig
+from harness.training.loop import fit
 
 torch.set_num_threads(1)
 

@@ -14,7 +14,8 @@ from test_train import TinyCNN, TinyFrontend, tones
 from harness.cli import main
 from harness.errors import HarnessError
 from harness.evaluation.robustness import metric_names, mix_at_snr, noise_picks, robustness
-from harness.training.loop import TrainConfig, evaluate, fit
+from harness.training.config import TrainConfig
+from harness.training.loop import evaluate, fit
 
 
 def test_mix_reaches_the_snr_and_leaves_silence_alone() -> None:

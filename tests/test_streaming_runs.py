@@ -20,7 +20,8 @@ from harness.models import build_pipeline
 from harness.models.classifier import Classifier
 from harness.tracking.logged_model import log_pipeline
 from harness.tracking.runs import Tracker
-from harness.training.loop import TrainConfig, fit
+from harness.training.config import TrainConfig
+from harness.training.loop import fit
 
 pytestmark = pytest.mark.slow
 STREAM = "\n[stream]\nenabled = true\nseconds = 30\nhop_ms = 200\ndensity = 8\n"

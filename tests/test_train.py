@@ -17,15 +17,9 @@ from harness.cli import main
 from harness.data import Clips
 from harness.errors import HarnessError
 from harness.training.checkpoint import load_checkpoint, save_checkpoint
+from harness.training.config import TrainConfig
 from harness.training.device import resolve_device, seed_everything
-from harness.training.loop import (
-    DivergedError,
-    EpochResult,
-    TrainConfig,
-    evaluate,
-    fit,
-    frontend_throughput,
-)
+from harness.training.loop import DivergedError, EpochResult, evaluate, fit, frontend_throughput
 from harness.training.lr_find import lr_range_test, write_lr_find
 
 N_CLASSES = 4

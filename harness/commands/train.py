@@ -24,9 +24,10 @@ from harness.data import DataSpec, SplitData
 from harness.errors import HarnessError
 from harness.models import build_pipeline
 from harness.training.checkpoint import save_checkpoint
+from harness.training.config import TrainConfig
 from harness.training.device import resolve_device, seed_everything
 from harness.training.divergence import DivergedError
-from harness.training.loop import EpochResult, TrainConfig, frontend_throughput
+from harness.training.loop import EpochResult, frontend_throughput
 from harness.training.lr_find import lr_range_test, write_lr_find
 
 COLUMNS = ("epoch", "train loss", "train acc", "valid loss", "valid acc", "lr", "clips/s")

@@ -94,7 +94,8 @@ def evaluate_on(pipeline: Any, clips: Any, words: Sequence[str], mapping: np.nda
                 device: str = "cpu", batch_size: int = 256) -> Evaluation:
     """harness.training.loop.evaluate on `clips` relabelled into the model's indices."""
     from harness.data import Clips
-    from harness.training.loop import TrainConfig, evaluate
+    from harness.training.config import TrainConfig
+    from harness.training.loop import evaluate
 
     if len(clips.labels) == 0:
         raise HarnessError("nothing to evaluate: that part of the data set has no clips "

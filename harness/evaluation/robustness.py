@@ -37,7 +37,7 @@ from harness.training.device import DeviceClips
 
 if TYPE_CHECKING:
     from harness.data import Clips
-    from harness.training.loop import TrainConfig
+    from harness.training.config import TrainConfig
 
 SHIFTS_MS = (-200, -100, 100, 200)
 SNRS_DB = (20, 10, 5, 0)

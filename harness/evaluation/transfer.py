@@ -87,8 +87,9 @@ def train_and_transfer(params: Mapping[str, Any], data: Any, others: Mapping[str
 
     `params`: a trial's flat params; its `frontend.*` / `model.*` keys are the options."""
     from harness.models import build_pipeline
+    from harness.training.config import TrainConfig
     from harness.training.device import seed_everything
-    from harness.training.loop import TrainConfig, evaluate, fit
+    from harness.training.loop import evaluate, fit
 
     start = time.perf_counter()
     fields = {f.name for f in dataclasses.fields(TrainConfig)}

@@ -329,7 +329,7 @@ class _Validator:
 
     def train_values(self, fixed: dict[str, Any], space: dict[str, Any]) -> None:
         """TrainConfig's own checks (epochs >= 1, lr > 0, ...) on every value given."""
-        from harness.training.loop import TrainConfig
+        from harness.training.config import TrainConfig
 
         keys = {f.name for f in dataclasses.fields(TrainConfig)} - set(NOT_PARAMS)
         base = {k: v for k, v in fixed.items() if k in keys}

@@ -311,9 +311,10 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
     from harness.models.classifier import Classifier
     from harness.models.cost import log_cost
     from harness.tracking.logged_model import log_pipeline
+    from harness.training.config import TrainConfig
     from harness.training.device import seed_everything
     from harness.training.gpu_stats import GpuSampler, trial_metrics
-    from harness.training.loop import EpochResult, TrainConfig, frontend_throughput
+    from harness.training.loop import EpochResult, frontend_throughput
     from harness.training.trial import train_and_test
 
     spec = DataSpec.from_params(params)

@@ -24,8 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.training.config import TrainConfig
 from harness.training.device import DeviceClips, seed_everything
-from harness.training.loop import TrainConfig, forward, move_to_device
+from harness.training.loop import forward, move_to_device
 
 if TYPE_CHECKING:
     from harness.data import Clips

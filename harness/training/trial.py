@@ -20,8 +20,9 @@ from typing import Any
 
 from torch import nn
 
+from harness.training.config import TrainConfig
 from harness.training.divergence import diverged
-from harness.training.loop import EpochResult, EvalResult, TrainConfig, evaluate, fit
+from harness.training.loop import EpochResult, EvalResult, evaluate, fit
 from harness.training.recipes import converged, kept
 
 

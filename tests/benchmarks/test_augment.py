@@ -28,8 +28,9 @@ import torch
 
 from harness.models import build_pipeline
 from harness.training.augment import Augmenter
+from harness.training.config import TrainConfig
 from harness.training.device import DeviceClips, seed_everything
-from harness.training.loop import TrainConfig, move_to_device, train_epoch
+from harness.training.loop import move_to_device, train_epoch
 from harness.training.recipes import RECIPES
 
 from .conftest import N_CLASSES

@@ -29,9 +29,10 @@ import pytest
 import torch
 
 from harness.models import build_pipeline
+from harness.training.config import TrainConfig
 from harness.training.device import DeviceClips, seed_everything
 from harness.training.gpu_stats import peak_tflops, train_flops_per_sample
-from harness.training.loop import TrainConfig, _evaluate, move_to_device, train_epoch
+from harness.training.loop import _evaluate, move_to_device, train_epoch
 from harness.training.recipes import build_optimizer
 
 from .conftest import N_CLASSES, Variant, bench_device, cuda_sync, device_name

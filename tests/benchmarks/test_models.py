@@ -23,8 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.models import build_pipeline, default_frontend, list_models
+from harness.training.config import TrainConfig
 from harness.training.device import seed_everything
-from harness.training.loop import TrainConfig, forward, move_to_device
+from harness.training.loop import forward, move_to_device
 
 from .conftest import N_CLASSES, Variant
 

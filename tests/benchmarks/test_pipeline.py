@@ -22,8 +22,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from harness.models import build_pipeline
+from harness.training.config import TrainConfig
 from harness.training.device import DeviceClips, seed_everything
-from harness.training.loop import TrainConfig, forward, move_to_device, train_epoch
+from harness.training.loop import forward, move_to_device, train_epoch
 
 from .conftest import N_CLASSES, Variant, cuda_sync
 
