@@ -43,6 +43,9 @@ it. A file:
     models = "all"                # trained weights kept in MLflow: all | best | none
     [evaluate]
     datasets = ["fsdd"]           # also test every trial on these sets (skipped unprepared)
+    [export]                      # after each test: ONNX, int8, measured (docs/export.md)
+    onnx = true
+    int8 = true
 
 Everything is checked here, before any trial: unknown keys or names, options a factory
 does not take, bad ranges; every error names the file and the key. Front-end/model pairings
@@ -65,6 +68,7 @@ from typing import Any
 from harness.data import DATASETS
 from harness.data.spec import DataSpec
 from harness.errors import HarnessError
+from harness.export.settings import ExportSettings
 from harness.streaming.settings import StreamSettings
 from harness.sweep.experiment import KEPT_MODELS, Experiment, Range
 from harness.tracking.runs import DEFAULT_DETECTION_MARGIN, DEFAULT_MARGIN
@@ -131,7 +135,8 @@ class _Validator:
 
     def experiment(self, raw: dict[str, Any], overrides: dict[str, Any]) -> Experiment:
         self.table(raw, "top level", ("name", "description", "data", "train", "search",
-                                      "report", "stream", "tracking", "evaluate"))
+                                      "report", "stream", "tracking", "evaluate",
+                                      "export"))
         name = raw.get("name", self.path.stem)
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
             raise self.fail("name", f"{name!r}: use letters, digits, '_', '-', '.'")
@@ -201,9 +206,11 @@ class _Validator:
                           pruner=pruner, n_trials=n_trials, device=device,
                           explicit=tuple(sorted(explicit & set(fixed))), margin=margin,
                           detection_margin=detection_margin,
-                          workers=workers, stream=self.stream(raw.get("stream")),
+                          workers=workers,
+                          stream=self.settings(StreamSettings, raw.get("stream"), "[stream]"),
                           models=self.models(raw.get("tracking", {})),
-                          evaluate=self.other_sets(raw.get("evaluate", {})))
+                          evaluate=self.other_sets(raw.get("evaluate", {})),
+                          export=self.settings(ExportSettings, raw.get("export"), "[export]"))
 
     def margin(self, report: Any, key: str = "margin") -> float:
         """[report] margin (accuracy) or detection_margin (the streaming detection rate)."""
@@ -238,10 +245,11 @@ class _Validator:
                                                    f"{', '.join(DATASETS)}")
         return tuple(dict.fromkeys(names))
 
-    def stream(self, raw: Any) -> StreamSettings | None:
-        """[stream] (docs/streaming.md): None unless `enabled = true`; errors name the key."""
+    def settings(self, kind: Any, raw: Any, where: str) -> Any:
+        """[stream] (docs/streaming.md) or [export] (docs/export.md): `kind.from_table`, None
+        when off; its errors name the key, and here the file."""
         try:
-            return StreamSettings.from_table(raw, "[stream]")
+            return kind.from_table(raw, where)
         except HarnessError as exc:
             raise HarnessError(f"{self.path}: {exc}") from None
 
