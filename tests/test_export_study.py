@@ -17,6 +17,7 @@ from test_verdicts import constructed
 
 from harness.cli import main
 from harness.errors import HarnessError
+from harness.export.settings import ExportSettings
 from harness.report import deployment
 from harness.sweep.experiment_file import load_experiment
 
@@ -93,6 +94,15 @@ def test_export_table_errors(tmp_path: Path, table: str, message: str) -> None:
     with pytest.raises(HarnessError) as err:
         load_experiment(exp)
     assert str(err.value).startswith(f"{exp}: {message}")
+
+
+def test_export_table_read_and_kept_out_of_the_identity(tmp_path: Path) -> None:
+    exp = tiny_experiment(tmp_path)
+    plain = load_experiment(exp)
+    exp.write_text(exp.read_text() + "\n[export]\nonnx = true\n")
+    on = load_experiment(exp)
+    assert plain.export is None and on.export == ExportSettings(int8=False)
+    assert on.identity == plain.identity  # measuring more does not fork a study
 
 
 def test_a_study_with_export_needs_onnxruntime_before_any_trial(

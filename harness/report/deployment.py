@@ -114,12 +114,13 @@ def int8_judge(study: Study) -> list[Judged]:
 
 
 def meaning(j: Judged) -> str:
-    """What the verdict says about int8, in words, then its line."""
+    """What the verdict says about int8, in words, then its line (difference, interval,
+    evidence)."""
     config, margin = j.comparison.a.removesuffix(" int8"), j.comparison.stats.margin
     said = {WORSE: "int8 **costs** it accuracy",
             EQUIVALENT: f"int8 costs it no accuracy beyond the margin ±{margin:g}",
             BETTER: "int8 is more accurate than fp32 here"}.get(j.verdict.word, "not settled")
-    return f"`{config}`: {said}: {j.verdict.text}"
+    return f"`{config}`: {said}. {j.line}"
 
 
 def blocks(study: Study, comparison: pd.DataFrame) -> list[Block]:
