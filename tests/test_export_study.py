@@ -1,13 +1,15 @@
 """`[export]` in a study (issue 27, item 4): a real 2-trial sweep whose trials are exported
-and measured after their test, its MLflow runs, and the report's deployment section; the
-int8 verdict on a constructed run table; the `[export]` table's one-line errors. Skipped,
-with the reason, where onnx/onnxscript/onnxruntime are not installed."""
+and measured after their test, its MLflow runs, the report's deployment section, and
+`harness export RUN_ID --int8` on one of its trials; the int8 verdict on a constructed run
+table; the `[export]` table's one-line errors. Skipped, with the reason, where
+onnx/onnxscript/onnxruntime are not installed."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -26,14 +28,24 @@ METRICS = ("onnx_acc", "int8_acc", "int8_delta", "onnx_bytes", "int8_bytes", "on
            "int8_latency_ms")
 
 
+@pytest.fixture(scope="module")
+def export_study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """magnitude and complex, one seed, 6 epochs (enough to learn the tones), `[export]` on:
+    a real sweep, made once for this module. Keys: folder, uri, children (trial runs)."""
+    folder = tmp_path_factory.mktemp("export_study")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARNESS_DATA_DIR", str(folder / "data"))
+        mp.chdir(folder)  # the Optuna journal: runs/ here
+        uri, children = sweep_tiny(folder, EXPORT, epochs=6)
+    return {"folder": folder, "uri": uri, "children": children}
+
+
 @needs_onnx
 @pytest.mark.slow
-def test_a_study_with_export_logs_and_reports_it(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """magnitude and complex, one seed, one epoch: each trial's graphs measured and logged,
-    and the report's section, figure and CSVs made from them."""
-    monkeypatch.chdir(tmp_path)
-    uri, children = sweep_tiny(tmp_path, EXPORT)
+def test_a_study_with_export_logs_and_reports_it(export_study: dict[str, Any]) -> None:
+    """Each trial's graphs measured and logged, and the report's section, figure and CSVs
+    made from them."""
+    uri, children = export_study["uri"], export_study["children"]
     assert len(children) == 2
     client = MlflowClient(uri)
     for run in children:
@@ -49,7 +61,7 @@ def test_a_study_with_export_logs_and_reports_it(tmp_path: Path,
         assert files == {"export/model.onnx", "export/model.int8.onnx",
                          "export/calibration.json"}
 
-    out = tmp_path / "rep"
+    out = export_study["folder"] / "rep"
     assert main(["report", "tiny", "--tracking-uri", uri, "--out", str(out)]) == 0
     text = (out / "report.md").read_text()
     assert "## Deployed: fp32 and int8 ONNX" in text and "## Does int8 cost accuracy?" in text
@@ -59,6 +71,32 @@ def test_a_study_with_export_logs_and_reports_it(tmp_path: Path,
     assert costs[0].startswith("config,frontend,n,onnx_acc_mean") and len(costs) == 3
     assert "onnx_bytes,int8_bytes,onnx_latency_ms,int8_latency_ms" in costs[0]
     assert (out / "export_verdicts.csv").is_file()
+
+
+@needs_onnx
+@pytest.mark.slow
+def test_export_command_int8_on_a_learnable_task(export_study: dict[str, Any],
+                                                 capsys: pytest.CaptureFixture) -> None:
+    """`harness export RUN_ID --int8` on the study's complex trial (its logged model, its
+    own data): the figures the sweep logged, by the same code path; int8 keeps a learned
+    model's accuracy."""
+    uri, folder = export_study["uri"], export_study["folder"]
+    run = next(r for r in export_study["children"] if r.data.params["frontend"] == "complex")
+    capsys.readouterr()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARNESS_DATA_DIR", str(folder / "data"))
+        assert main(["export", run.info.run_id, "--int8", "--tracking-uri", uri, "--out",
+                     str(folder / "out"), "--json", "--no-log"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    logged = run.data.metrics
+    for key in ("torch_acc", "onnx_acc", "int8_acc", "onnx_bytes", "int8_bytes"):
+        assert out[key] == pytest.approx(logged[key]), key
+    assert out["torch_acc"] >= 0.6 and abs(out["int8_delta"]) <= 0.25
+    assert out["int8_plan"]["frontend"] == "int8" and out["int8_plan"]["per_channel"]
+    assert out["isa"] == out["int8_plan"]["isa"] == run.data.tags["harness.export.isa"]
+    assert out["onnx_latency_ms"] > 0
+    calibration = json.loads((folder / "out" / "calibration.json").read_text())
+    assert calibration["indices"] == sorted(set(calibration["indices"]))
 
 
 def test_int8_verdict_pairs_each_trial_over_seeds(tmp_path: Path) -> None:
