@@ -70,8 +70,8 @@ from harness.data.spec import DataSpec
 from harness.errors import HarnessError
 from harness.export.settings import ExportSettings
 from harness.streaming.settings import StreamSettings
-from harness.sweep.experiment import KEPT_MODELS, Experiment, Range
-from harness.tracking.runs import DEFAULT_DETECTION_MARGIN, DEFAULT_MARGIN
+from harness.sweep.experiment import Experiment, Range
+from harness.sweep.file_sections import SectionReader
 
 SAMPLERS = ("grid", "tpe", "random")
 PRUNERS = ("none", "median", "hyperband")
@@ -108,11 +108,11 @@ def load_experiment(experiment: str | Path, overrides: Mapping[str, Any] | None 
     return _Validator(path).experiment(raw, dict(overrides or {}))
 
 
-class _Validator:
+class _Validator(SectionReader):
     """Turns the raw TOML dict into an Experiment; every error names the file and the key."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        super().__init__(path)
         from harness.training.loop import TrainConfig  # torch: imported only when a file is read
         from harness.training.recipes import KEY_TYPES
 
@@ -121,17 +121,6 @@ class _Validator:
         # Recipe keys are filled per trial from its recipe (Experiment.params), the rest here.
         self.train_defaults = {f.name: f.default for f in fields
                                if f.name not in NOT_PARAMS and f.name not in KEY_TYPES}
-
-    def fail(self, where: str, message: str) -> HarnessError:
-        return HarnessError(f"{self.path}: {where}: {message}")
-
-    def table(self, raw: Any, where: str, allowed: tuple[str, ...]) -> dict[str, Any]:
-        if not isinstance(raw, dict):
-            raise self.fail(where, "must be a table")
-        unknown = [k for k in raw if k not in allowed]
-        if unknown:
-            raise self.fail(where, f"unknown key {unknown[0]!r}; known: {', '.join(allowed)}")
-        return raw
 
     def experiment(self, raw: dict[str, Any], overrides: dict[str, Any]) -> Experiment:
         self.table(raw, "top level", ("name", "description", "data", "train", "search",
@@ -211,47 +200,6 @@ class _Validator:
                           models=self.models(raw.get("tracking", {})),
                           evaluate=self.other_sets(raw.get("evaluate", {})),
                           export=self.settings(ExportSettings, raw.get("export"), "[export]"))
-
-    def margin(self, report: Any, key: str = "margin") -> float:
-        """[report] margin (accuracy) or detection_margin (the streaming detection rate)."""
-        self.table(report, "[report]", ("margin", "detection_margin"))
-        default = DEFAULT_MARGIN if key == "margin" else DEFAULT_DETECTION_MARGIN
-        margin = report.get(key, default)
-        if isinstance(margin, bool) or not isinstance(margin, int | float) or \
-                not 0 < margin < 1:
-            what = "an accuracy" if key == "margin" else "a detection-rate"
-            raise self.fail(f"[report] {key}", f"{margin!r}: {what} difference in (0, 1), "
-                                               "e.g. 0.005 for 0.5 percentage points")
-        return float(margin)
-
-    def models(self, tracking: Any) -> str:
-        """[tracking] models: which trials keep their logged model (tracking.logged_model)."""
-        table = self.table(tracking, "[tracking]", ("models",))
-        models = table.get("models", KEPT_MODELS[0])
-        if models not in KEPT_MODELS:
-            raise self.fail("[tracking] models", f"{models!r}: one of {', '.join(KEPT_MODELS)} "
-                                                 "(best: only the best trial's weights)")
-        return str(models)
-
-    def other_sets(self, raw: Any) -> tuple[str, ...]:
-        """[evaluate] datasets: named data sets every trial is also tested on."""
-        names = self.table(raw, "[evaluate]", ("datasets",)).get("datasets", [])
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise self.fail("[evaluate] datasets", f"{names!r}: a list of data set names, "
-                                                   'e.g. ["fsdd"]')
-        unknown = [n for n in names if n not in DATASETS]
-        if unknown:
-            raise self.fail("[evaluate] datasets", f"unknown data set {unknown[0]!r}; known: "
-                                                   f"{', '.join(DATASETS)}")
-        return tuple(dict.fromkeys(names))
-
-    def settings(self, kind: Any, raw: Any, where: str) -> Any:
-        """[stream] (docs/streaming.md) or [export] (docs/export.md): `kind.from_table`, None
-        when off; its errors name the key, and here the file."""
-        try:
-            return kind.from_table(raw, where)
-        except HarnessError as exc:
-            raise HarnessError(f"{self.path}: {exc}") from None
 
     def dataset(self, data: dict[str, Any]) -> None:
         name = data.get("dataset", DataSpec.dataset)
