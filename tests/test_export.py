@@ -1,13 +1,13 @@
 """ONNX export (harness/export/): the fp32 graph against PyTorch for every registered front-end,
-the export-time rewrites against what they replace, int8 on a tiny learnable task through
-`harness export`, and its one-line errors. Real torch models, real onnxruntime sessions, a
+the export-time rewrites against what they replace, the int8 plan, and `harness export`'s
+one-line errors (int8 on a learnable task through `harness export`: test_export_study.py,
+on a trial of its study). Real torch models, real onnxruntime sessions, a
 real SQLite MLflow store; skipped, with the reason, where onnx/onnxscript/onnxruntime are not
 installed (the `export` extra)."""
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 from pathlib import Path
 
@@ -15,20 +15,16 @@ import numpy as np
 import pytest
 import torch
 from conftest import make_speech_commands
-from mlflow.tracking import MlflowClient
 from test_sweep import new_tracking_uri
 from torch import Tensor, nn
 
 from harness.cli import main
-from harness.data import load_splits
 from harness.environment import require_torchaudio
 from harness.frontends import PCEN, Frontend, list_frontends
 from harness.models import build_pipeline
 from harness.models.classifier import Classifier
 from harness.tracking.logged_model import log_pipeline
 from harness.tracking.runs import Tracker
-from harness.training.config import TrainConfig
-from harness.training.loop import fit
 
 MISSING = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(m) is None]
 needs_onnx = pytest.mark.skipif(bool(MISSING), reason=f"{', '.join(MISSING)} not installed "
@@ -152,38 +148,6 @@ def _trial(tmp_path: Path, uri: str, frontend: nn.Module, model: nn.Module, root
     log_pipeline(run.client, run.run_id, Classifier(frontend, model, labels), labels)
     run.finish("COMPLETE")
     return run.run_id
-
-
-@needs_onnx
-@pytest.mark.slow
-def test_export_command_int8_on_a_learnable_task(tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture) -> None:
-    uri = new_tracking_uri(tmp_path)
-    root = make_speech_commands(tmp_path / "sc", words=("no", "on", "yes"), speakers=10)
-    data = load_splits(None, root)
-    torch.manual_seed(0)
-    frontend, model = build_pipeline("complex", "seed_cnn", 3, {"hop_length": 400},
-                                     {"width": 0.125, "padding": 1})
-    for _ in fit(model, frontend, data.train, data.valid,
-                 TrainConfig(epochs=4, batch_size=8, lr=1e-2)):
-        pass
-    run_id = _trial(tmp_path, uri, frontend, model, root, data.labels, "complex")
-    capsys.readouterr()
-    assert main(["export", run_id, "--int8", "--tracking-uri", uri, "--out",
-                 str(tmp_path / "out"), "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["torch_acc"] >= 0.6 and out["onnx_acc"] == out["torch_acc"]
-    assert abs(out["int8_delta"]) <= 0.25 and out["int8_bytes"] < out["onnx_bytes"]
-    assert out["int8_plan"]["frontend"] == "int8" and out["int8_plan"]["per_channel"]
-    assert out["isa"] == out["int8_plan"]["isa"] and out["onnx_latency_ms"] > 0
-    calibration = json.loads((tmp_path / "out" / "calibration.json").read_text())
-    assert calibration["indices"] == sorted(set(calibration["indices"]))
-    client = MlflowClient(uri)
-    logged = client.get_run(run_id).data
-    assert logged.metrics["int8_acc"] == pytest.approx(out["int8_acc"])
-    assert logged.tags["harness.export.isa"] == out["isa"]
-    names = {a.path for a in client.list_artifacts(run_id, "export")}
-    assert names == {"export/model.onnx", "export/model.int8.onnx", "export/calibration.json"}
 
 
 def test_int8_plan_keeps_compressing_frontends_float() -> None:

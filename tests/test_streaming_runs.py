@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import make_speech_commands
 from mlflow.tracking import MlflowClient
-from test_sweep import new_tracking_uri, runs, tiny_experiment
+from test_sweep import new_tracking_uri, sweep_tiny
 
 from harness.cli import main
 from harness.data import load_splits
@@ -32,12 +32,8 @@ METRICS = ("stream_frr_at_1fa_h", "stream_frr_at_0.5fa_h", "stream_det_auc", "st
 
 def test_sweep_with_stream_logs_metrics_figure_and_report(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    uri = new_tracking_uri(tmp_path)
-    exp = tiny_experiment(tmp_path, epochs=1, seeds="[0]")
-    exp.write_text(exp.read_text() + STREAM)
     monkeypatch.chdir(tmp_path)
-    assert main(["sweep", str(exp), "--tracking-uri", uri]) == 0
-    _, children = runs(uri)
+    uri, children = sweep_tiny(tmp_path, STREAM)
     client = MlflowClient(uri)
     assert len(children) == 2
     for run in children:

@@ -65,6 +65,17 @@ seeds = {seeds}
     return path
 
 
+def sweep_tiny(folder: Path, extra: str, epochs: int = 1) -> tuple[str, list[Any]]:
+    """A 1-seed tiny_experiment with `extra` TOML appended ([stream], [export]), swept in a
+    fresh store in `folder` (the caller's cwd: the journal goes there); returns (the
+    tracking URI, its trial runs)."""
+    uri = new_tracking_uri(folder)
+    exp = tiny_experiment(folder, epochs=epochs, seeds="[0]")
+    exp.write_text(exp.read_text() + extra)
+    assert main(["sweep", str(exp), "--tracking-uri", uri]) == 0
+    return uri, runs(uri)[1]
+
+
 @functools.cache
 def _empty_store() -> Path:
     """An empty MLflow SQLite store, made once per test session: its tables take seconds."""

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -77,10 +78,8 @@ def accuracy_vs_throughput(table: pd.DataFrame, colors: Mapping[str, tuple[float
         x, y = r["train_samples_per_s"], r["test_acc_mean"]
         if pd.isna(x) or pd.isna(y):
             continue
-        yerr = None if pd.isna(r["test_acc_low"]) else [[y - r["test_acc_low"]],
-                                                          [r["test_acc_high"] - y]]
-        ax.errorbar(x, y, yerr=yerr, fmt="o", capsize=3, color=colors[r["config"]],
-                    label=r["config"])
+        ci_point(ax, x, y, r["test_acc_low"], r["test_acc_high"], colors[r["config"]],
+                 label=r["config"])
         ax.annotate(r["config"], (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
     speeds = table["train_samples_per_s"].dropna()
     log = len(speeds) > 0 and speeds.max() > 5 * speeds.min()  # log only for wide ranges
@@ -101,21 +100,62 @@ def accuracy_vs_macs(table: pd.DataFrame, colors: Mapping[str, tuple[float, ...]
     shown = table.dropna(subset=["macs", "test_acc_mean"])
     for _, r in shown.iterrows():
         x, y = r["macs"], r["test_acc_mean"]
-        yerr = None if pd.isna(r["test_acc_low"]) else [[y - r["test_acc_low"]],
-                                                          [r["test_acc_high"] - y]]
-        ax.errorbar(x, y, yerr=yerr, fmt="o", capsize=3, color=colors[r["config"]])
+        ci_point(ax, x, y, r["test_acc_low"], r["test_acc_high"], colors[r["config"]])
         ax.annotate(r["config"], (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
     front = shown[shown["pareto"].astype(bool)].sort_values("macs")
-    ax.step(front["macs"], front["test_acc_mean"], where="post", color="0.3", linestyle="--",
-            linewidth=1, label="Pareto front")
-    ax.plot(front["macs"], front["test_acc_mean"], "o", markersize=13, markerfacecolor="none",
-            markeredgecolor="0.3")
+    return pareto_png(fig, ax, front["macs"], front["test_acc_mean"],
+                      xlabel="MACs per clip, front-end + model (log scale)",
+                      ylabel="test accuracy", title="Accuracy vs compute (up and left is better)")
+
+
+def ci_point(ax: Axes, x: float, y: float, low: float, high: float,
+             color: tuple[float, ...], fmt: str = "o", **kwargs: object) -> None:
+    """One mean at (x, y) with its 95% CI bar from `low` to `high` (no bar where NaN)."""
+    yerr = None if pd.isna(low) else [[y - low], [high - y]]
+    ax.errorbar(x, y, yerr=yerr, fmt=fmt, capsize=3, color=color, **kwargs)
+
+
+def pareto_png(fig: Figure, ax: Axes, cost: pd.Series, accuracy: pd.Series,
+               **labels: str) -> bytes:
+    """Finish an accuracy-against-cost figure: the Pareto front's points (sorted by cost)
+    stepped with a dashed line and ringed, cost on a log scale, `labels` (xlabel, ylabel,
+    title), legend and grid; its PNG."""
+    ax.step(cost, accuracy, where="post", color="0.3", linestyle="--", linewidth=1,
+            label="Pareto front")
+    ax.plot(cost, accuracy, "o", markersize=13, markerfacecolor="none", markeredgecolor="0.3")
     ax.set_xscale("log")
-    ax.set(xlabel="MACs per clip, front-end + model (log scale)", ylabel="test accuracy",
-           title="Accuracy vs compute (up and left is better)")
+    ax.set(**labels)
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3, which="both")
     return to_png(fig)
+
+
+def accuracy_vs_bytes(points: pd.DataFrame, colors: Mapping[str, tuple[float, ...]]) -> bytes:
+    """Mean ONNX test accuracy against the .onnx file's bytes (log scale): per configuration
+    its fp32 graph (circle) and int8 graph (square) joined by a line, 95% CI bars; the Pareto
+    front over all of them (`points["pareto"]`) stepped and ringed.
+
+    `points`: harness.report.deployment.points (config, precision, bytes, acc_mean,
+    acc_low, acc_high, pareto).
+    """
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for config, g in points.groupby("config", sort=False):
+        g = g.sort_values("bytes")
+        ax.plot(g["bytes"], g["acc_mean"], color=colors[config], linewidth=1, alpha=0.6)
+        for _, r in g.iterrows():
+            ci_point(ax, r["bytes"], r["acc_mean"], r["acc_low"], r["acc_high"], colors[config],
+                     "s" if r["precision"] == "int8" else "o")
+        top = g.sort_values("precision").iloc[0]  # fp32 where there is one
+        ax.annotate(config, (top["bytes"], top["acc_mean"]), textcoords="offset points",
+                    xytext=(6, 4), fontsize=7)
+    for marker, label in (("o", "fp32 ONNX"), ("s", "int8 ONNX")):
+        ax.plot([], [], marker, color="0.4", label=label)
+    front = points[points["pareto"].astype(bool)].sort_values("bytes")
+    return pareto_png(fig, ax, front["bytes"], front["acc_mean"],
+                      xlabel="model file, bytes (log scale)",
+                      ylabel="test accuracy (onnxruntime)",
+                      title="Accuracy vs model size, fp32 and int8 (up and left is better)")
 
 
 def confusion(matrix: pd.DataFrame, title: str) -> bytes:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.export.settings import ExportSettings
 from harness.streaming.settings import StreamSettings
 from harness.tracking.runs import DEFAULT_DETECTION_MARGIN, DEFAULT_MARGIN
 
@@ -62,6 +63,9 @@ class Experiment:
     # [evaluate] datasets: other named sets each trial is tested on after its own test
     # (harness.evaluation.other_sets); not part of the identity: it changes no trial
     evaluate: tuple[str, ...] = ()
+    # [export] onnx / int8: each trial also exported and measured (harness.export.track);
+    # not part of the identity either
+    export: ExportSettings | None = None
 
     @property
     def identity(self) -> dict[str, Any]:

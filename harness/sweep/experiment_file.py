@@ -43,6 +43,9 @@ it. A file:
     models = "all"                # trained weights kept in MLflow: all | best | none
     [evaluate]
     datasets = ["fsdd"]           # also test every trial on these sets (skipped unprepared)
+    [export]                      # after each test: ONNX, int8, measured (docs/export.md)
+    onnx = true
+    int8 = true
 
 Everything is checked here, before any trial: unknown keys or names, options a factory
 does not take, bad ranges; every error names the file and the key. Front-end/model pairings
@@ -65,9 +68,10 @@ from typing import Any
 from harness.data import DATASETS
 from harness.data.spec import DataSpec
 from harness.errors import HarnessError
+from harness.export.settings import ExportSettings
 from harness.streaming.settings import StreamSettings
-from harness.sweep.experiment import KEPT_MODELS, Experiment, Range
-from harness.tracking.runs import DEFAULT_DETECTION_MARGIN, DEFAULT_MARGIN
+from harness.sweep.experiment import Experiment, Range
+from harness.sweep.file_sections import SectionReader
 
 SAMPLERS = ("grid", "tpe", "random")
 PRUNERS = ("none", "median", "hyperband")
@@ -104,12 +108,12 @@ def load_experiment(experiment: str | Path, overrides: Mapping[str, Any] | None 
     return _Validator(path).experiment(raw, dict(overrides or {}))
 
 
-class _Validator:
+class _Validator(SectionReader):
     """Turns the raw TOML dict into an Experiment; every error names the file and the key."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        from harness.training.loop import TrainConfig  # torch: imported only when a file is read
+        super().__init__(path)
+        from harness.training.config import TrainConfig  # torch: imported only when a file is read
         from harness.training.recipes import KEY_TYPES
 
         fields = dataclasses.fields(TrainConfig)
@@ -118,20 +122,10 @@ class _Validator:
         self.train_defaults = {f.name: f.default for f in fields
                                if f.name not in NOT_PARAMS and f.name not in KEY_TYPES}
 
-    def fail(self, where: str, message: str) -> HarnessError:
-        return HarnessError(f"{self.path}: {where}: {message}")
-
-    def table(self, raw: Any, where: str, allowed: tuple[str, ...]) -> dict[str, Any]:
-        if not isinstance(raw, dict):
-            raise self.fail(where, "must be a table")
-        unknown = [k for k in raw if k not in allowed]
-        if unknown:
-            raise self.fail(where, f"unknown key {unknown[0]!r}; known: {', '.join(allowed)}")
-        return raw
-
     def experiment(self, raw: dict[str, Any], overrides: dict[str, Any]) -> Experiment:
         self.table(raw, "top level", ("name", "description", "data", "train", "search",
-                                      "report", "stream", "tracking", "evaluate"))
+                                      "report", "stream", "tracking", "evaluate",
+                                      "export"))
         name = raw.get("name", self.path.stem)
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
             raise self.fail("name", f"{name!r}: use letters, digits, '_', '-', '.'")
@@ -201,49 +195,11 @@ class _Validator:
                           pruner=pruner, n_trials=n_trials, device=device,
                           explicit=tuple(sorted(explicit & set(fixed))), margin=margin,
                           detection_margin=detection_margin,
-                          workers=workers, stream=self.stream(raw.get("stream")),
+                          workers=workers,
+                          stream=self.settings(StreamSettings, raw.get("stream"), "[stream]"),
                           models=self.models(raw.get("tracking", {})),
-                          evaluate=self.other_sets(raw.get("evaluate", {})))
-
-    def margin(self, report: Any, key: str = "margin") -> float:
-        """[report] margin (accuracy) or detection_margin (the streaming detection rate)."""
-        self.table(report, "[report]", ("margin", "detection_margin"))
-        default = DEFAULT_MARGIN if key == "margin" else DEFAULT_DETECTION_MARGIN
-        margin = report.get(key, default)
-        if isinstance(margin, bool) or not isinstance(margin, int | float) or \
-                not 0 < margin < 1:
-            what = "an accuracy" if key == "margin" else "a detection-rate"
-            raise self.fail(f"[report] {key}", f"{margin!r}: {what} difference in (0, 1), "
-                                               "e.g. 0.005 for 0.5 percentage points")
-        return float(margin)
-
-    def models(self, tracking: Any) -> str:
-        """[tracking] models: which trials keep their logged model (tracking.logged_model)."""
-        table = self.table(tracking, "[tracking]", ("models",))
-        models = table.get("models", KEPT_MODELS[0])
-        if models not in KEPT_MODELS:
-            raise self.fail("[tracking] models", f"{models!r}: one of {', '.join(KEPT_MODELS)} "
-                                                 "(best: only the best trial's weights)")
-        return str(models)
-
-    def other_sets(self, raw: Any) -> tuple[str, ...]:
-        """[evaluate] datasets: named data sets every trial is also tested on."""
-        names = self.table(raw, "[evaluate]", ("datasets",)).get("datasets", [])
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise self.fail("[evaluate] datasets", f"{names!r}: a list of data set names, "
-                                                   'e.g. ["fsdd"]')
-        unknown = [n for n in names if n not in DATASETS]
-        if unknown:
-            raise self.fail("[evaluate] datasets", f"unknown data set {unknown[0]!r}; known: "
-                                                   f"{', '.join(DATASETS)}")
-        return tuple(dict.fromkeys(names))
-
-    def stream(self, raw: Any) -> StreamSettings | None:
-        """[stream] (docs/streaming.md): None unless `enabled = true`; errors name the key."""
-        try:
-            return StreamSettings.from_table(raw, "[stream]")
-        except HarnessError as exc:
-            raise HarnessError(f"{self.path}: {exc}") from None
+                          evaluate=self.other_sets(raw.get("evaluate", {})),
+                          export=self.settings(ExportSettings, raw.get("export"), "[export]"))
 
     def dataset(self, data: dict[str, Any]) -> None:
         name = data.get("dataset", DataSpec.dataset)

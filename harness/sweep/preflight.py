@@ -1,6 +1,6 @@
 """Checks made once, before any trial exists: a setting wrong for every trial fails here.
 
-    check_sweep(plan)                  # device, data, both stores; HarnessError with one line
+    check_sweep(plan)                  # device, data, stores, [export]'s packages; one line
     writable_dir(Path("reports/x"), "--out")      # an output folder, made or refused
 
 Without them a wrong `--device`, a missing `[data] root`, a broken clip or a mistyped
@@ -40,6 +40,10 @@ def check_sweep(plan: Any) -> None:
     if plan.dry_run is None:
         check_device(plan.experiment.device)
         check_data(plan.experiment)
+        if plan.experiment.export is not None:  # [export]: onnx, onnxscript, onnxruntime
+            from harness.export.runtime import require_onnx
+
+            require_onnx()
 
 
 def check_device(name: str) -> None:

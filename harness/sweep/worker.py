@@ -44,6 +44,7 @@ from optuna.trial import TrialState
 from harness.console import console
 from harness.disk import is_full
 from harness.errors import HarnessError
+from harness.export.settings import ExportSettings
 from harness.signals import exit_status, ignore_sigint, stop_on_sigterm
 from harness.sweep.budget import Budget
 from harness.sweep.dry_run import DryTrial, wait_at_gate
@@ -236,7 +237,7 @@ def run_trial(queue: TrialQueue, trial: optuna.Trial, tracker: Tracker,
             lineage.log_experiment(run.client, run.run_id, exp)
             value = (dry.train(trial, params, run) if dry is not None else
                      _train(trial, params, exp.device, run, data_cache, on_epoch, exp.stream,
-                            exp.models, exp.evaluate))
+                            exp.models, exp.evaluate, exp.export))
     except optuna.TrialPruned:
         state = "PRUNED"
     except (Exception, HeartbeatLost) as exc:  # the trial fails, the sweep goes on
@@ -304,7 +305,8 @@ def _keep_traceback(run: TrialRun, exc: BaseException) -> None:
 def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialRun,
            data_cache: dict[Any, Any], on_epoch: EpochHook | None,
            stream: Any = None, models: str = "all",
-           other_sets: tuple[str, ...] = ()) -> float:
+           other_sets: tuple[str, ...] = (), export: ExportSettings | None = None,
+           ) -> float:
     """Train, log and test one trial's pipeline; returns the tested epoch's valid_acc."""
     from harness.data.spec import DataSpec
     from harness.models import build_pipeline
@@ -369,6 +371,11 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
     if models != "none":  # [tracking] models; "best": harness.tracking.logged_model.keep_best
         log_pipeline(run.client, run.run_id, Classifier(frontend, model, data.labels),
                      data.labels)
+    if export is not None:  # [export] onnx: harness/export/track.py
+        from harness.export.track import export_trial
+
+        export_trial(run.client, run.run_id, Classifier(frontend, model, data.labels), data,
+                     export, (params["frontend"], params["model"]))
     return out.tested.valid_acc
 
 
