@@ -3,6 +3,7 @@ the learning curve's numbers, a verdict per size in one family, the figure."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,9 @@ from mlflow import MlflowClient
 from test_report import COMPLEX, D, log_study, t_interval
 
 from harness import report as rp
-from harness.cli import main
 from harness.report import data_efficiency
+from harness.report.blocks import Figure
+from harness.report.render import to_markdown
 
 # complex minus power per seed: a clear gain with all the data, none with half of it
 ACC = {("complex", 1.0): COMPLEX, ("power", 1.0): COMPLEX - D["power"],
@@ -43,10 +45,11 @@ def test_learning_curve_and_a_verdict_per_size(tmp_path: Path) -> None:
         (0.5, "complex", "power", "equivalent"), (1.0, "complex", "power", "better")]
     assert {j.adjusted.m for _, j in judged} == {2}  # every size in one family
     assert all(j.comparison.stats.n == 5 for _, j in judged)  # pairs within one size
-    out = tmp_path / "report"
-    assert main(["report", "eff", "--tracking-uri", uri, "--out", str(out)]) == 0
-    text = (out / "report.md").read_text()
+    blocks = data_efficiency.blocks(study)  # build.sections adds them after the other sets
+    text = to_markdown("eff", blocks)
     assert "## Data efficiency: accuracy against training-set size" in text
     assert "`complex` vs `power` by train_fraction: 0.5: **equivalent**; 1: **better**." in text
-    assert (out / "figures" / "learning_curve.png").stat().st_size > 10_000
-    assert (out / "data_efficiency_verdicts.csv").is_file()
+    curve = next(b for b in blocks if isinstance(b, Figure))
+    assert curve.name == "learning_curve" and curve.png.startswith(b"\x89PNG")
+    one_size = study.runs[study.runs["data.train_fraction"] == "1.0"]
+    assert data_efficiency.blocks(dataclasses.replace(study, runs=one_size)) == []  # no curve
