@@ -39,12 +39,13 @@ def test_data_keys_live_in_one_place(tmp_path: Path) -> None:
 
 
 # The whole change that adds a `[data] shards` key (docs aside): (file, text, replacement).
-# `folds` (speaker_folds' K) was the first real key added this way: spec.py, load_splits, docs.
+# `folds` (speaker_folds' K) was the first real key added this way: spec.py, load_splits, docs;
+# `train_fraction` the second (its draw is harness.data.speakers.fraction_rows).
 NEW_KEY = (
     ("harness/data/spec.py", "    task: str = DEFAULT_TASK ",
      "    shards: int = 1\n    task: str = DEFAULT_TASK "),
-    ("harness/data/__init__.py", "                folds: int | None = None) -> SplitData:",
-     "                folds: int | None = None, shards: int = 1) -> SplitData:"),
+    ("harness/data/__init__.py", "train_fraction: float = 1.0) -> SplitData:",
+     "train_fraction: float = 1.0, shards: int = 1) -> SplitData:"),
     ("harness/data/__init__.py", "    _check(split, task, folds)  # before any download",
      "    print('load_splits got shards', shards)\n"
      "    _check(split, task, folds)  # before any download"),

@@ -230,3 +230,50 @@ def test_data_transfer_trains_offline_and_tests_on_fsdd(
     full, digits = row["real_acc"], row["real_digit_acc"]
     assert full["n"] == 2 and full["low"] <= full["mean"] <= full["high"]
     assert 0 <= full["mean"] <= digits["mean"] <= 1
+
+
+def test_train_fraction_is_nested_per_speaker_and_deterministic(fsdd_dir: Path) -> None:
+    from harness.data import cache_dataset, choose
+
+    cache = cache_dataset("fsdd")
+    speakers, words = np.asarray(cache.speakers), cache.label_idx
+
+    def train(fraction: float, seed: int = 2) -> np.ndarray:
+        return choose("words30", cache, "fsdd", "speaker_folds", seed, folds=6,
+                      train_fraction=fraction).parts["train"].rows
+
+    full = train(1.0)
+    kept = {f: train(f) for f in (0.1, 0.25, 0.5)}
+    assert set(kept[0.1]) < set(kept[0.25]) < set(kept[0.5]) < set(full)  # nested
+    for f, rows in kept.items():  # every speaker keeps its share, spread over its words
+        per_speaker = {s: int((speakers[rows] == s).sum()) for s in set(speakers[full])}
+        assert set(per_speaker.values()) == {round(f * 500)}
+        per_word = np.bincount(words[rows], minlength=10)
+        assert per_word.max() - per_word.min() <= 4  # 4 training speakers: 1 each at most
+    np.testing.assert_array_equal(train(0.25), kept[0.25])  # the same draw again
+    assert set(train(0.25, seed=3)) != set(kept[0.25])  # another replicate, another draw
+    spec = load_splits("fsdd", split="speaker_folds", split_seed=2, folds=6,
+                       train_fraction=0.1)
+    assert len(spec.train.labels) == 200 and len(spec.test.labels) == 500  # test untouched
+
+
+def test_train_fraction_is_a_searchable_data_key(tmp_path: Path) -> None:
+    from harness.data.spec import DataSpec
+    from harness.sweep.experiment_file import load_experiment
+
+    exp = tmp_path / "eff.toml"
+    exp.write_text('[data]\ndataset = "fsdd"\n[train]\nmodel = "seed_cnn"\n'
+                   'frontend = "complex"\n[search]\nseeds = [0, 1]\n[search.space]\n'
+                   '"data.train_fraction" = [0.1, 1]\n')
+    loaded = load_experiment(exp)
+    assert loaded.space["data.train_fraction"] == (0.1, 1.0)
+    params = loaded.params({"data.train_fraction": 0.1, "seed": 1})
+    # an official split keeps its clips, but the fraction's draw follows the replicate
+    assert params["data.split_seed"] == 1 and params["data.split"] == "official"
+    assert loaded.params({"data.train_fraction": 1.0, "seed": 1})["data.split_seed"] is None
+    assert DataSpec.from_params({"data.train_fraction": "0.25"}).train_fraction == 0.25
+    for bad in ("0", "1.5", "true"):
+        exp.write_text(exp.read_text().replace("[0.1, 1]", f"[{bad}]"))
+        with pytest.raises(HarnessError, match=r"train_fraction .*: a number in \(0, 1\]"):
+            load_experiment(exp)
+        exp.write_text(exp.read_text().replace(f"[{bad}]", "[0.1, 1]"))

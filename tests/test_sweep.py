@@ -29,7 +29,7 @@ EPOCH_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "be
                  "train_samples_per_s", "eval_samples_per_s")
 FINAL_METRICS = ("test_loss", "test_acc", "best_epoch", "best_valid_acc",
                  "frontend_samples_per_s", "peak_memory_mb", "tested_epoch", "epochs_run",
-                 "converged")
+                 "converged", "train_clips")
 TRIAL_TAGS = ("state", "fail_reason", "trial_number", "device", "torch_version",
               "torchaudio_version", "git_commit", "experiment_file")
 

@@ -26,7 +26,7 @@ from harness.data import fsdd
 from harness.data.background import read_noise
 from harness.data.cache import Cache, prepare_cache
 from harness.data.download import download
-from harness.data.speakers import speaker_disjoint
+from harness.data.speakers import fraction_rows, speaker_disjoint
 from harness.data.spec import SPLITS, DataSpec
 from harness.data.speech_commands import (
     CLIP_SAMPLES,
@@ -157,7 +157,7 @@ def cache_dataset(dataset: str | None = "synth_commands", root: str | Path | Non
 def load_splits(dataset: str | None = "synth_commands", root: str | Path | None = None,
                 split: str = "official", split_seed: int = 0, *,
                 skip_bad: bool = False, task: str = DEFAULT_TASK,
-                folds: int | None = None) -> SplitData:
+                folds: int | None = None, train_fraction: float = 1.0) -> SplitData:
     """The train/valid/test clips of a dataset's `task`, cached first if needed.
 
     The arguments are the `[data]` keys of an experiment file (harness.data.spec.DataSpec,
@@ -171,11 +171,14 @@ def load_splits(dataset: str | None = "synth_commands", root: str | Path | None 
     order; a kws12 split then has its `_silence_` clips appended (cut from the noise,
     seeded). harness.data.tasks says which clips and labels each task takes, and which
     test set. SplitData.speaker_disjoint says whether a test speaker is also in training.
+    `train_fraction` < 1 keeps that share of the training clips, drawn per speaker with
+    `split_seed` (harness.data.speakers.fraction_rows: nested across fractions).
     """
     _check(split, task, folds)  # before any download or decoding
     name, path = source(dataset, root)
     cache = cache_dataset(dataset, path, skip_bad=skip_bad)
-    chosen = choose(task, cache, name, split, split_seed, skip_bad=skip_bad, folds=folds)
+    chosen = choose(task, cache, name, split, split_seed, skip_bad=skip_bad, folds=folds,
+                    train_fraction=train_fraction)
     noise = read_noise(path)
     parts = {s: _take(chosen.parts[s], noise, split_seed, s) for s in SPLIT_NAMES}
     who = {s: [p.cache.speakers[i] for i in p.rows.tolist()] for s, p in chosen.parts.items()}
@@ -185,8 +188,10 @@ def load_splits(dataset: str | None = "synth_commands", root: str | Path | None 
 
 
 def choose(task: str, cache: Cache, name: str, split: str = "official", split_seed: int = 0,
-           *, skip_bad: bool = False, folds: int | None = None) -> Chosen:
-    """harness.data.tasks.select on `cache`'s split, test-set caches beside the main one.
+           *, skip_bad: bool = False, folds: int | None = None,
+           train_fraction: float = 1.0) -> Chosen:
+    """harness.data.tasks.select on `cache`'s split (its training rows cut to
+    `train_fraction`, per speaker), test-set caches beside the main one.
 
     HarnessError for an unknown split or task, `folds` without split speaker_folds, or
     split roles on a data set without SPEAKER_ROLES.
@@ -194,6 +199,8 @@ def choose(task: str, cache: Cache, name: str, split: str = "official", split_se
     _check(split, task, folds)
     roles = SPEAKER_ROLES.get(name)
     rows = cache.split_rows(split, split_seed, folds=folds, roles=roles)
+    rows["train"] = fraction_rows(cache.speakers, cache.label_idx, rows["train"],
+                                  train_fraction, split_seed)
     test_set = {"speaker_folds": f"speaker fold {split_seed} of {folds}",
                 "roles": f"test speakers ({', '.join(roles['test'])})" if roles else ""}
     return select(task, cache, rows, name=name, split=split, seed=split_seed,

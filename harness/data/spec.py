@@ -44,6 +44,8 @@ class DataSpec:
     #                                None: the trial's seed
     task: str = DEFAULT_TASK      # words30 | kws12 | kws35 (harness.data.tasks)
     folds: int | None = None      # speaker_folds: how many (K; replicate i tests fold i)
+    train_fraction: float = 1.0   # the share of the training clips kept, drawn per speaker
+    #                               and nested (harness.data.speakers.fraction_rows)
 
     NULL_TEXT: ClassVar[tuple[str, ...]] = ("None", "")  # how MLflow's text params say None
 
@@ -68,6 +70,12 @@ class DataSpec:
                 isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise HarnessError(f"split_seed {value!r}: an integer >= 0 (or leave it out: each "
                                "replicate then draws its own split)")
+        if key == "train_fraction" and (isinstance(value, bool) or not isinstance(
+                value, int | float) or not 0 < value <= 1):
+            raise HarnessError(f"train_fraction {value!r}: a number in (0, 1], the share of "
+                               "the training clips kept (1: all)")
+        if key == "train_fraction":
+            value = float(value)  # 1 and 1.0 are one configuration
         kinds = _kinds(cls)[key]
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             names = " or ".join("none" if k is type(None) else k.__name__ for k in kinds)
@@ -99,8 +107,11 @@ class DataSpec:
 
     def for_seed(self, seed: int) -> DataSpec:
         """A random split with no `split_seed` is drawn anew per replicate, with its seed; a
-        speaker-fold split tests fold `seed` (seeds 0..K-1: every clip tested once)."""
-        if self.split in ("random", "speaker_folds") and self.split_seed is None:
+        speaker-fold split tests fold `seed` (seeds 0..K-1: every clip tested once); a
+        train_fraction below 1 draws its clips with the seed too (nested across fractions
+        for one seed)."""
+        redrawn = self.split in ("random", "speaker_folds") or self.train_fraction < 1
+        if redrawn and self.split_seed is None:
             return dataclasses.replace(self, split_seed=seed)
         return self
 

@@ -10,8 +10,8 @@
 runs.py reads the trials and their artifacts; judging.py pairs them and judges each
 comparison of one metric (statistics in stats.py, rules in verdicts.py). Each section is a
 module with `table()` (its numbers) and `blocks()` (what it says, harness.report.blocks):
-finding, comparison, charts, examples, robustness, streaming, evaluations,
-other_sets, deployment (ONNX and int8 cost, harness/export's figures). build.py puts
+finding, comparison, charts, examples, robustness, streaming, evaluations, other_sets,
+data_efficiency, deployment (ONNX and int8 cost, harness/export's figures). build.py puts
 them together and render.py writes Markdown and HTML.
 """
 

@@ -4,9 +4,10 @@ study's parent run in MLflow.
     build("quick", "sqlite:///runs/mlflow.db", Path("reports/quick"), Path("reports/quick"))
 
 Sections in order: header, finding, comparison, figures (charts), examples (confusions and
-one clip), robustness, streaming, evaluations, other sets, deployment; the last five are
-empty unless the trials logged their metrics. Files: report.md and report.html
-(harness.report.render), each Table's and Attachment's CSV, figures/<name>.png.
+one clip), robustness, streaming, evaluations, other sets, data efficiency, deployment; the
+last six are empty unless the trials logged their metrics (or swept `data.train_fraction`).
+Files: report.md and report.html (harness.report.render), each Table's and Attachment's
+CSV, figures/<name>.png.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from harness.disk import check_room, full_disk, write_whole
 from harness.report import (
     charts,
     comparison,
+    data_efficiency,
     deployment,
     evaluations,
     examples,
@@ -50,6 +52,7 @@ def sections(study: Study, out: Path, default_out: Path, warning: str | None = N
     blocks += streaming.blocks(study, table)  # [] unless trials ran with [stream]
     blocks += evaluations.blocks(study)  # [] unless `harness evaluate` logged runs
     blocks += other_sets.blocks(study)  # [] unless trials ran with [evaluate] datasets
+    blocks += data_efficiency.blocks(study)  # [] unless trials swept data.train_fraction
     blocks += deployment.blocks(study, table)  # [] unless trials ran with [export] onnx
     return blocks, judged, table
 

@@ -265,3 +265,36 @@ def robustness(table: pd.DataFrame, frontend: str) -> bytes:
         ax.grid(alpha=0.3)
     shift_ax.legend(fontsize=8, loc="lower center")
     return to_png(fig)
+
+
+def learning_curve(table: pd.DataFrame, colors: Mapping[str, tuple[float, ...]]) -> bytes:
+    """Test accuracy against training clips (log scale): one line per curve (a front-end and
+    the study's other varying keys), its mean over seeds at each training-set size with the
+    95% t-interval as a bar; each seed as a faint dot.
+
+    `table` has curve, train_clips (mean over the seeds), mean, ci_low, ci_high, values (the
+    seeds' accuracies, a tuple).
+    """
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    groups = list(table.groupby("curve", sort=False))
+    for i, (curve, g) in enumerate(groups):
+        g = g.sort_values("train_clips")
+        color = colors[str(curve)]
+        # curves side by side at each size (3% apart on the log axis) so their bars show
+        x = g["train_clips"] * 1.03 ** (i - (len(groups) - 1) / 2)
+        low = (g["mean"] - g["ci_low"]).fillna(0).clip(lower=0)
+        high = (g["ci_high"] - g["mean"]).fillna(0).clip(lower=0)
+        ax.errorbar(x, g["mean"], yerr=[low, high], color=color, marker="o", capsize=3,
+                    label=str(curve))
+        for xi, values in zip(x, g["values"], strict=True):
+            ax.plot([xi] * len(values), values, ".", color=color, alpha=0.35)
+    ax.set_xscale("log")
+    sizes = sorted(table["train_clips"].round().unique())
+    ax.set_xticks(sizes, [f"{s:,.0f}" for s in sizes])  # the sizes trained, not powers of 10
+    ax.minorticks_off()
+    ax.set(xlabel="training clips (log scale)", ylabel="test accuracy",
+           title="Learning curves: mean test accuracy over seeds, 95% CI, seeds (dots)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    return to_png(fig)

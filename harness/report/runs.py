@@ -44,7 +44,7 @@ COMPLETE, PRUNED, FAILED = "COMPLETE", "PRUNED", "FAIL"
 DIVERGED = "DIVERGED"  # a run tagged `diverged` (harness/divergence.py), complete or not
 METRICS = ("test_acc", "best_valid_acc", "best_epoch", "train_samples_per_s",
            "eval_samples_per_s", "frontend_samples_per_s", "peak_memory_mb", "converged",
-           "tested_epoch", "epochs_run", "params", "macs", "latency_ms")
+           "tested_epoch", "epochs_run", "params", "macs", "latency_ms", "train_clips")
 # what the finding needs of every trial, NaN (never logged) where a store predates it
 COLUMNS = ("frontend", "model", "seed", "recipe", "data.dataset", "data.root", "data.split",
            "data.split_seed", "tags.state", "tags.device", "tags.stop_reason")

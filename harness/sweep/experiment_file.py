@@ -147,6 +147,9 @@ class _Validator(SectionReader):
             raise self.fail("[search] workers", f"{workers!r}: a positive integer (processes "
                                                 "a `sweep` starts unless --workers says)")
         space = {k: self.dimension(k, v) for k, v in _flatten(search.get("space", {})).items()}
+        for key in space:  # a searched [data] key is no longer its default
+            if key.startswith("data.") and key not in explicit:
+                fixed.pop(key, None)
         seeds = self.seeds(search.get("seeds"), fixed.pop("seed", None))
 
         for key, value in fixed.items():

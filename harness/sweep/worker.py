@@ -328,6 +328,7 @@ def _train(trial: optuna.Trial, params: dict[str, Any], device: str, run: TrialR
     data = data_cache[spec]
     run.client.set_tag(run.run_id, "test_set", data.test_set)  # which test set test_acc is on
     lineage.log_data(run.client, run.run_id, params, data)
+    run.log_metrics({"train_clips": len(data.train.labels)})  # a learning curve's x
     cfg = TrainConfig.from_params(params, device=device)
     seed_everything(cfg.seed)  # the initial weights draw from it
     frontend, model = build_pipeline(params["frontend"], params["model"], len(data.labels),
