@@ -73,7 +73,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def sweep(session: nox.Session) -> None:
     """Run (or resume) a study: `nox -s sweep -- experiments/tune.toml --workers 2`."""
-    _install(session)
+    _install(session, "export")  # an [export] study (experiments/export.toml) needs onnxruntime
     args = session.posargs or ["experiments/quick.toml"]
     session.run("python", "-m", "harness", "sweep", *args)
 
