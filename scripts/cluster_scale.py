@@ -36,10 +36,15 @@ from harness.sweep.dry_run import PREFIX
 LEVELS = (8, 16, 32, 64)
 MACHINES = 4
 WINDOW_S = 60        # measured time per level, once all its workers run
+STARTUP_S = 420      # a level whose workers are not all up by then is stopped: the finding
 EPOCH_S = 3.0        # a dry trial's sleep per epoch: 9 s trials, plus their logging
 EPOCHS = 3
 TRACKER_CPU, WORKER_CPU = "1", "0"
 KNOBS = {"HARNESS_HEARTBEAT_S": "2", "HARNESS_HEARTBEAT_GRACE_S": "30"}
+# A level starts only when MemAvailable holds its workers at the last level's RSS times this
+# (the host runs other work too): not run, with the figures, rather than the OOM killer.
+MEMORY_MARGIN = 1.5
+FIRST_WORKER_MB = 250.0  # a dry-run worker's RSS before any level measured it (optuna+mlflow)
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -114,6 +119,25 @@ def requests(log: Path, start: float, end: float) -> Counter[int]:
     return counts
 
 
+def available_mb() -> float:
+    """The host's MemAvailable, MB."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def too_big(n: int, worker_mb: float, sweep_mb: float) -> str:
+    """Why n workers would not fit in memory now ("" when they would)."""
+    need = MEMORY_MARGIN * (n * worker_mb + MACHINES * sweep_mb)
+    have = available_mb()
+    if need <= have:
+        return ""
+    return (f"not run: {n} workers need about {need / 1024:.1f} GiB ({n} x {worker_mb:.0f} MB "
+            f"+ {MACHINES} sweep commands x {sweep_mb:.0f} MB, x{MEMORY_MARGIN}), "
+            f"{have / 1024:.1f} GiB available")
+
+
 def level(c: Cluster, server: MlflowServer, n: int) -> dict[str, Any]:
     """One level: n worker processes over the machines, measured for WINDOW_S."""
     name = f"scale{n}"
@@ -128,13 +152,35 @@ def level(c: Cluster, server: MlflowServer, n: int) -> dict[str, Any]:
                       "--dry-run", str(EPOCH_S), "--workers", str(n // len(c.workers))],
                      log=w.log(name), cpus=WORKER_CPU,
                      HARNESS_DRY_RUN_GATE=str(w.home / "gate"), **KNOBS) for w in c.workers]
+    try:
+        return measure(c, server, n, name, procs)
+    finally:
+        stop(procs)
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each sweep (its running trials fail and are queued again); SIGKILL after 180 s."""
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def measure(c: Cluster, server: MlflowServer, n: int, name: str,
+            procs: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
+    """Wait for the level's workers at the gate, open it, measure WINDOW_S, stop them."""
     started = time.monotonic()
 
     def ready() -> int:
         return sum(w.log(name).read_text(errors="replace").count(PREFIX + "waiting")
                    for w in c.workers if w.log(name).exists())
     wait_until(f"{n} dry-run workers to start", lambda: ready() >= n
-               or any(p.poll() is not None for p in procs), 1200, step=2)
+               or any(p.poll() is not None for p in procs), STARTUP_S, step=2)
     startup_s = time.monotonic() - started
     cpu0, t0, wall0 = cpu_s(c.tracker.pids()), time.monotonic(), time.time()
     for w in c.workers:
@@ -154,14 +200,7 @@ def level(c: Cluster, server: MlflowServer, n: int) -> dict[str, Any]:
     server_pids = server.pids()
     pg_rss = sum(rss_mb([p for p in c.tracker.pids() if p not in server_pids]))
     mlflow_rss = sum(rss_mb(server_pids))
-    for p in procs:  # SIGTERM: running trials fail and are queued again
-        os.killpg(p.pid, signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=180)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+    stop(procs)
     lines = dry_lines(c, name)
     inside = [x for x in lines if wall0 <= x["end"] < wall1]
     calls = requests(c.tracker.log("mlflow"), wall0, wall1)
@@ -205,9 +244,17 @@ def run_scale(out: Path, base: Path, levels: tuple[int, ...] = LEVELS,
         start_postgres(c, max_connections=max_connections, cpus=TRACKER_CPU)
         server = MlflowServer(c, workers=4, cpus=TRACKER_CPU)
         server.start()
+        worker_mb, sweep_mb = FIRST_WORKER_MB, 0.0
         for n in levels:
+            why = too_big(n, worker_mb, sweep_mb)
+            if why:
+                rows.append({"workers": n, "broke": why})
+                print(json.dumps(rows[-1]), flush=True)
+                continue
             try:
                 row = level(c, server, n)
+                worker_mb = max(worker_mb, float(row["worker_rss_mb"]))
+                sweep_mb = max(sweep_mb, float(row["sweep_rss_mb"]))
             except Exception as exc:  # what broke is the finding; the next level still runs
                 row = {"workers": n, "broke": f"{type(exc).__name__}: {exc}"[:500]}
             rows.append(row)
