@@ -11,7 +11,7 @@ up, so the level runs with W at once; the gate opens and the level is measured f
 WINDOW_S, then the sweeps are stopped with SIGTERM (their running trials fail and are
 queued again, as the harness does on SIGTERM). From the workers' lines: claim latency,
 heartbeat write latency, MLflow logging steps per second and errors, duplicate claims;
-from the host: the tracker's CPU, PostgreSQL connections, RSS, load average.
+from the host: the tracker's CPU, PostgreSQL connections, memory (RSS and PSS), load average.
 """
 
 from __future__ import annotations
@@ -41,10 +41,10 @@ EPOCH_S = 3.0        # a dry trial's sleep per epoch: 9 s trials, plus their log
 EPOCHS = 3
 TRACKER_CPU, WORKER_CPU = "1", "0"
 KNOBS = {"HARNESS_HEARTBEAT_S": "2", "HARNESS_HEARTBEAT_GRACE_S": "30"}
-# A level starts only when MemAvailable holds its workers at the last level's RSS times this
+# A level starts only when MemAvailable holds its workers at the last level's PSS times this
 # (the host runs other work too): not run, with the figures, rather than the OOM killer.
-MEMORY_MARGIN = 1.5
-FIRST_WORKER_MB = 250.0  # a dry-run worker's RSS before any level measured it (optuna+mlflow)
+MEMORY_MARGIN = 1.3
+FIRST_WORKER_MB = 250.0  # a dry-run worker's memory before a level measured it (MB)
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -61,29 +61,38 @@ def cpu_s(pids: list[int]) -> float:
     return total / TICK
 
 
-def rss_mb(pids: list[int]) -> list[float]:
-    """Resident memory of each process, MB."""
+def memory_mb(pids: list[int], field: str = "Pss") -> list[float]:
+    """Each process's memory, MB: "Pss" (shared pages split among their users, so a sum is
+    what the processes take together) or "Rss" (every page it maps, shared or not)."""
     out = []
     for pid in pids:
         try:
-            out.append(int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 2**20)
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
         except OSError:
             continue
+        kb = next((int(line.split()[1]) for line in text.splitlines()
+                   if line.startswith(field + ":")), 0)
+        out.append(kb / 1024)
     return out
 
 
 def python_procs(m: Machine) -> dict[int, bool]:
-    """The machine's Python processes: PID -> whether it is a spawned sweep worker (else a
-    sweep command's own process, which read the experiment file and so imported torch)."""
-    found = {}
+    """The machine's Python processes: PID -> whether it is a sweep worker (spawned, or
+    forked by the dry run's forkserver), else a sweep command or its forkserver (the
+    command read the experiment file and so imported torch)."""
+    found, cmdlines, parents = {}, {}, {}
     for pid in m.pids():
         try:
             exe = os.readlink(f"/proc/{pid}/exe")
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            cmdlines[pid] = Path(f"/proc/{pid}/cmdline").read_bytes()
+            parents[pid] = int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
         except OSError:
             continue
         if "python" in Path(exe).name:
-            found[pid] = b"spawn_main" in cmdline
+            found[pid] = True
+    for pid in found:
+        forked = b"forkserver" in cmdlines[pid] and b"forkserver" in cmdlines.get(parents[pid], b"")
+        found[pid] = b"spawn_main" in cmdlines[pid] or forked
     return found
 
 
@@ -193,13 +202,14 @@ def measure(c: Cluster, server: MlflowServer, n: int, name: str,
         time.sleep(5)
     window, wall1 = time.monotonic() - t0, time.time()
     tracker_cpu = (cpu_s(c.tracker.pids()) - cpu0) / window
-    procs_rss = {pid: (spawned, rss) for w in c.workers
-                 for pid, spawned in python_procs(w).items() for rss in rss_mb([pid])}
-    worker_rss = [r for spawned, r in procs_rss.values() if spawned]
-    sweep_rss = [r for spawned, r in procs_rss.values() if not spawned]
+    kinds = {pid: worker for w in c.workers for pid, worker in python_procs(w).items()}
+    workers = [pid for pid, worker in kinds.items() if worker]
+    others = [pid for pid, worker in kinds.items() if not worker]
+    worker_rss, worker_pss = memory_mb(workers, "Rss"), memory_mb(workers)
+    sweep_pss = memory_mb(others)
     server_pids = server.pids()
-    pg_rss = sum(rss_mb([p for p in c.tracker.pids() if p not in server_pids]))
-    mlflow_rss = sum(rss_mb(server_pids))
+    pg_pss = sum(memory_mb([p for p in c.tracker.pids() if p not in server_pids]))
+    mlflow_pss = sum(memory_mb(server_pids))
     stop(procs)
     lines = dry_lines(c, name)
     inside = [x for x in lines if wall0 <= x["end"] < wall1]
@@ -227,8 +237,10 @@ def measure(c: Cluster, server: MlflowServer, n: int, name: str,
         "pg_connections_max": max((sum(x.values()) for x in conns), default=0),
         "pg_connections_optuna_max": max((x.get("optuna", 0) for x in conns), default=0),
         "worker_rss_mb": round(sum(worker_rss) / max(1, len(worker_rss))),
-        "sweep_rss_mb": round(sum(sweep_rss) / max(1, len(sweep_rss))),
-        "pg_rss_mb": round(pg_rss), "mlflow_rss_mb": round(mlflow_rss),
+        "worker_pss_mb": round(sum(worker_pss) / max(1, len(worker_pss))),
+        "workers_pss_total_mb": round(sum(worker_pss)),
+        "sweep_pss_mb": round(sum(sweep_pss) / max(1, len(sweep_pss))),
+        "pg_pss_mb": round(pg_pss), "mlflow_pss_mb": round(mlflow_pss),
         "load_avg_max": max(load, default=0.0), "exit_codes": [p.returncode for p in procs],
     }
 
@@ -253,8 +265,8 @@ def run_scale(out: Path, base: Path, levels: tuple[int, ...] = LEVELS,
                 continue
             try:
                 row = level(c, server, n)
-                worker_mb = max(worker_mb, float(row["worker_rss_mb"]))
-                sweep_mb = max(sweep_mb, float(row["sweep_rss_mb"]))
+                worker_mb = float(row["worker_pss_mb"]) or worker_mb
+                sweep_mb = max(sweep_mb, float(row["sweep_pss_mb"]))
             except Exception as exc:  # what broke is the finding; the next level still runs
                 row = {"workers": n, "broke": f"{type(exc).__name__}: {exc}"[:500]}
             rows.append(row)
@@ -269,7 +281,8 @@ def run_scale(out: Path, base: Path, levels: tuple[int, ...] = LEVELS,
 COLUMNS = ("workers", "trials_per_s", "claim_p50_ms", "claim_p99_ms", "heartbeat_p50_ms",
            "heartbeat_p99_ms", "mlflow_requests_per_s", "mlflow_log_p50_ms", "mlflow_log_p99_ms",
            "mlflow_errors", "failed_trials", "duplicate_claims", "tracker_cpu_pct",
-           "pg_connections_max", "worker_rss_mb", "sweep_rss_mb", "pg_rss_mb", "mlflow_rss_mb",
+           "pg_connections_max", "worker_rss_mb", "worker_pss_mb", "sweep_pss_mb", "pg_pss_mb",
+           "mlflow_pss_mb",
            "load_avg_max", "startup_s")
 
 
