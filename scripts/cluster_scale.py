@@ -34,6 +34,8 @@ from cluster_tracker import MlflowServer, connections, start_postgres
 from harness.sweep.dry_run import PREFIX
 
 LEVELS = (8, 16, 32, 64)
+# PostgreSQL's default: at 32 workers the MLflow server's pools ran out of slots (503s)
+MAX_CONNECTIONS = 100
 MACHINES = 4
 WINDOW_S = 60        # measured time per level, once all its workers run
 STARTUP_S = 420      # a level whose workers are not all up by then is stopped: the finding
@@ -147,6 +149,17 @@ def too_big(n: int, worker_mb: float, sweep_mb: float) -> str:
             f"{have / 1024:.1f} GiB available")
 
 
+REFUSED = ("remaining connection slots are reserved", "too many clients already")
+
+
+def refused(c: Cluster) -> int:
+    """Connections PostgreSQL refused so far, full (its log, on the tracker's own tmpfs)."""
+    log = c.tracker.home / "pg" / "server.log"
+    pattern = "|".join(REFUSED)
+    return int(c.tracker.run(["bash", "-c", f"grep -c -E '{pattern}' {log} || true"]).strip()
+               or 0)
+
+
 def level(c: Cluster, server: MlflowServer, n: int) -> dict[str, Any]:
     """One level: n worker processes over the machines, measured for WINDOW_S."""
     name = f"scale{n}"
@@ -192,6 +205,7 @@ def measure(c: Cluster, server: MlflowServer, n: int, name: str,
                or any(p.poll() is not None for p in procs), STARTUP_S, step=2)
     startup_s = time.monotonic() - started
     cpu0, t0, wall0 = cpu_s(c.tracker.pids()), time.monotonic(), time.time()
+    refused0 = refused(c)
     for w in c.workers:
         (w.folder / "gate").touch()
     conns: list[dict[str, int]] = []
@@ -201,6 +215,7 @@ def measure(c: Cluster, server: MlflowServer, n: int, name: str,
         load.append(float(Path("/proc/loadavg").read_text().split()[0]))
         time.sleep(5)
     window, wall1 = time.monotonic() - t0, time.time()
+    pg_refused = refused(c) - refused0
     tracker_cpu = (cpu_s(c.tracker.pids()) - cpu0) / window
     kinds = {pid: worker for w in c.workers for pid, worker in python_procs(w).items()}
     workers = [pid for pid, worker in kinds.items() if worker]
@@ -234,6 +249,7 @@ def measure(c: Cluster, server: MlflowServer, n: int, name: str,
         "queued_twice": verdict["queued_twice"], "grid_points": verdict["points"],
         "torch_in_workers": any(x["torch"] for x in lines),
         "tracker_cpu_pct": round(100 * tracker_cpu),
+        "pg_refused": pg_refused,
         "pg_connections_max": max((sum(x.values()) for x in conns), default=0),
         "pg_connections_optuna_max": max((x.get("optuna", 0) for x in conns), default=0),
         "worker_rss_mb": round(sum(worker_rss) / max(1, len(worker_rss))),
@@ -250,7 +266,7 @@ def ms(seconds: float | None) -> float | None:
 
 
 def run_scale(out: Path, base: Path, levels: tuple[int, ...] = LEVELS,
-              max_connections: int = 100) -> bool:
+              max_connections: int = MAX_CONNECTIONS) -> bool:
     rows: list[dict[str, Any]] = []
     with Cluster(base, workers=MACHINES, lifetime_s=7200) as c:
         start_postgres(c, max_connections=max_connections, cpus=TRACKER_CPU)
@@ -272,7 +288,7 @@ def run_scale(out: Path, base: Path, levels: tuple[int, ...] = LEVELS,
             rows.append(row)
             print(json.dumps(row), flush=True)
             (out / "scale.json").write_text(json.dumps(rows, indent=1))
-    table = scale_table(rows)
+    table = f"PostgreSQL max_connections = {max_connections}\n\n" + scale_table(rows)
     (out / "scale.md").write_text(table + "\n")
     print(table)
     return all(r.get("duplicate_claims") == 0 for r in rows)
@@ -281,9 +297,8 @@ def run_scale(out: Path, base: Path, levels: tuple[int, ...] = LEVELS,
 COLUMNS = ("workers", "trials_per_s", "claim_p50_ms", "claim_p99_ms", "heartbeat_p50_ms",
            "heartbeat_p99_ms", "mlflow_requests_per_s", "mlflow_log_p50_ms", "mlflow_log_p99_ms",
            "mlflow_errors", "failed_trials", "duplicate_claims", "tracker_cpu_pct",
-           "pg_connections_max", "worker_rss_mb", "worker_pss_mb", "sweep_pss_mb", "pg_pss_mb",
-           "mlflow_pss_mb",
-           "load_avg_max", "startup_s")
+           "pg_connections_max", "pg_refused", "worker_rss_mb", "worker_pss_mb", "sweep_pss_mb",
+           "pg_pss_mb", "mlflow_pss_mb", "load_avg_max", "startup_s")
 
 
 def scale_table(rows: list[dict[str, Any]]) -> str:
