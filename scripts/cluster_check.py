@@ -2,6 +2,8 @@
 
     python scripts/cluster_check.py --out /tmp/cluster_check            # faults, then scale
     python scripts/cluster_check.py --faults kill --no-scale            # one fault
+    python scripts/cluster_check.py --faults --levels 8 16              # scale only
+    python scripts/cluster_check.py --faults --levels 64 --max-connections 300
     scripts/cluster_check.sh    |    nox -s cluster                     # the same, wrapped
 
 Needs root (namespaces, veths, mounts) and PostgreSQL's server binaries. Builds a tracker
@@ -39,6 +41,7 @@ from cluster_faults import (
     write_experiment,
 )
 from cluster_machines import MLFLOW_URL, Cluster
+from cluster_scale import LEVELS, MAX_CONNECTIONS, run_scale
 from cluster_tracker import MlflowServer, start_postgres
 
 # Short heartbeats so a fault takes seconds, not the defaults' minutes (docs/scaling.md).
@@ -130,6 +133,10 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("/tmp/cluster_check"))
     ap.add_argument("--faults", nargs="*", default=list(FAULTS), choices=FAULTS)
     ap.add_argument("--no-scale", action="store_true")
+    ap.add_argument("--levels", nargs="+", type=int, default=list(LEVELS),
+                    help="worker processes per scale level")
+    ap.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS,
+                    help="PostgreSQL's max_connections for the scale run")
     ap.add_argument("--base", type=Path, help="work folder (default: a new one under /tmp)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -146,9 +153,8 @@ def main() -> int:
             ok = all(r["lost"] == 0 and r["doubled"] == 0 and not r.get("running")
                      and r.get("report same as one machine") for r in rows)
         if not args.no_scale:
-            from cluster_scale import run_scale
-
-            ok = run_scale(args.out, base / "scale") and ok
+            ok = run_scale(args.out, base / "scale", tuple(args.levels),
+                           args.max_connections) and ok
     finally:
         if args.base is None:
             shutil.rmtree(base, ignore_errors=True)

@@ -199,6 +199,7 @@ class Cluster:
 
     def build(self) -> None:
         """Namespaces, the bridge and the links, then every machine booted."""
+        remove_stale()
         (self.base / "machine").mkdir(parents=True, exist_ok=True)
         self.base.chmod(0o755)  # the postgres user walks into the tracker's folder
         (self.base / "cluster.json").write_text(json.dumps(
@@ -247,6 +248,23 @@ class Cluster:
 
     def close(self) -> None:
         cleanup(self.base)
+
+
+def remove_stale() -> list[str]:
+    """Delete the empty namespaces an earlier driver left when it was SIGKILLed (no trap
+    runs then): `hcPID-*` whose PID is gone. Its machines' inits end by themselves after
+    their lifetime; a namespace with a process left in it is kept. What it deleted."""
+    removed = []
+    for name in sh("ip", "netns", "list", check=False).split():
+        prefix, _, _ = name.partition("-")
+        if not (prefix.startswith("hc") and prefix[2:].isdigit()):
+            continue
+        if Path(f"/proc/{prefix[2:]}").exists() or sh("ip", "netns", "pids", name,
+                                                       check=False).split():
+            continue
+        sh("ip", "netns", "del", name, check=False)
+        removed.append(name)
+    return removed
 
 
 def cleanup(base: Path) -> list[str]:

@@ -4,6 +4,7 @@ settings, and an idle worker re-running the trial of a machine that went silent.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -52,7 +53,9 @@ def test_a_heartbeat_that_cannot_be_written_stops_the_trial(
     while another host ran its trial again. Now each failed beat is logged, the trial stops,
     its MLflow run ends FAIL with the reason and traceback, and the worker says why."""
     monkeypatch.setattr(heartbeat, "HEARTBEAT_S", 0.05)
-    monkeypatch.setattr(heartbeat, "STOP_AFTER_S", 0.5)
+    # not shorter: on a loaded host one journal write can take a second, and a beat that
+    # slow stops the trial too (before the storage's folder goes)
+    monkeypatch.setattr(heartbeat, "STOP_AFTER_S", 3.0)
     uri = new_tracking_uri(tmp_path)
     exp = tiny_experiment(tmp_path, epochs=3, space='frontend = ["log_power"]', seeds="[0]")
     monkeypatch.chdir(tmp_path)
@@ -81,6 +84,31 @@ def test_a_heartbeat_that_cannot_be_written_stops_the_trial(
     text = (folder / TRACEBACK).read_text()
     assert "Traceback" in text and "storage_gone" in text
     assert text.strip().splitlines()[-1].endswith(reason.splitlines()[-1])
+
+
+def test_a_heartbeat_write_that_hangs_stops_the_trial() -> None:
+    """Over a pulled cable a heartbeat's database write hangs for minutes rather than fail
+    (the cluster check's partition fault): the trial trained on unseen while another machine
+    ran it again. Now a watchdog stops it once no beat was written for the stop time."""
+    release = threading.Event()
+    calls: list[float] = []
+
+    def beat() -> None:
+        calls.append(time.monotonic())
+        if len(calls) > 1:  # the first write goes through, the second never returns
+            release.wait(60)
+
+    deadline = time.monotonic() + 60
+    try:
+        with pytest.raises(heartbeat.HeartbeatLost,
+                           match="trial 3: its heartbeat could not be written for .* "
+                                 r"\(the last write has not returned\)"), \
+                heartbeat.Heartbeat(beat, "trial 3", interval_s=0.05, stop_after_s=0.5):
+            while time.monotonic() < deadline:  # trains on, as far as it knows
+                time.sleep(0.01)
+    finally:
+        release.set()
+    assert len(calls) == 2
 
 
 def test_heartbeat_interval_and_grace_come_from_the_environment(

@@ -7,10 +7,11 @@ it cannot be written.
 
 A worker writes a heartbeat every HEARTBEAT_S; another host takes a trial whose heartbeat is
 older than GRACE_S for dead and queues it again (harness.sweep.queue.TrialQueue.recover). A
-worker whose beats cannot be written (the storage's disk or server gone) would go on training
-unseen while its trial runs again elsewhere. So every failed beat is logged, and once no beat
-has been written for STOP_AFTER_S (half the grace: before anyone else gives up on it), the
-trial stops: the heartbeat thread signals the main thread (STOP_SIGNAL), whose handler raises
+worker whose beats cannot be written (the storage's disk or server gone, its cable pulled)
+would go on training unseen while its trial runs again elsewhere. So every failed beat is
+logged, and once no beat has been written for STOP_AFTER_S (half the grace: before anyone
+else gives up on it), whether the writes failed or hang, the trial stops: a watchdog thread
+signals the main thread (STOP_SIGNAL), whose handler raises
 HeartbeatLost wherever the trial is. It is a BaseException, as KeyboardInterrupt is, so no
 `except Exception` on the way swallows it; the worker fails the trial with it.
 
@@ -81,13 +82,16 @@ class HeartbeatLost(BaseException):
 
 
 class Heartbeat:
-    """A thread calling `beat()` every `interval_s` (`interval()`) while the block runs.
+    """A thread calling `beat()` every `interval_s` (`interval()`) while the block runs, and a
+    watchdog that stops the block when no beat was written for `stop_after_s` (`stop_after()`).
 
-    Entered in the main thread, it stops the block with HeartbeatLost after `stop_after_s`
-    (`stop_after()`) without a beat written; in another thread it can only log (signals are
-    the main thread's). The values are read when it starts, so a test may shorten them.
-    `beat_s` holds how long each written beat took (seconds), `failures` how many failed (the
-    scale check reads both).
+    The watchdog is its own thread because a write can hang rather than fail: over a pulled
+    cable a database connection waits for TCP to give up (minutes), and a trial whose writer
+    only counted raised errors would train on unseen for that long (the cluster check's
+    partition fault, docs/scaling.md). Entered in the main thread, the stop is HeartbeatLost
+    raised there; in another thread it can only log (signals are the main thread's). The
+    values are read when it starts, so a test may shorten them. `beat_s` holds how long each
+    written beat took (seconds), `failures` how many failed (the scale check reads both).
     """
 
     def __init__(self, beat: Callable[[], None], what: str, interval_s: float | None = None,
@@ -98,15 +102,21 @@ class Heartbeat:
         self.lost = ""  # why it stopped the block; "" while it has not
         self.beat_s: list[float] = []
         self.failures = 0
+        self._written = time.monotonic()  # when the last beat was written (monotonic s)
+        self._error = ""  # the last failed beat's error; "" once one is written
         self._lock, self._done, self._stopping = threading.Lock(), threading.Event(), False
-        self._thread = threading.Thread(target=self._run, daemon=True, name="heartbeat")
+        self._writer = threading.Thread(target=self._write, daemon=True, name="heartbeat")
+        self._watchdog = threading.Thread(target=self._watch, daemon=True,
+                                          name="heartbeat-watchdog")
         self._main = threading.current_thread() is threading.main_thread()
         self._old_handler: Any = None
 
     def __enter__(self) -> Heartbeat:
         if self._main:
             self._old_handler = signal.signal(STOP_SIGNAL, self._raise)
-        self._thread.start()
+        self._written = time.monotonic()
+        self._writer.start()
+        self._watchdog.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -115,40 +125,58 @@ class Heartbeat:
                 self._stopping = True
         finally:
             self._done.set()
-            self._thread.join()
+            self._watchdog.join()
+            # A write hung on a dead network is left behind (a daemon thread): once it
+            # returns it sees `_done` and ends, at worst having written one late beat.
+            self._writer.join(timeout=self.interval_s)
             if self._main:
                 signal.signal(STOP_SIGNAL, self._old_handler)
 
-    def _run(self) -> None:
-        last_written = time.monotonic()
+    def _silent(self) -> float:
+        """Seconds since the last beat was written."""
+        return time.monotonic() - self._written
+
+    def _write(self) -> None:
         while True:
+            start = time.monotonic()
             try:
-                start = time.monotonic()
                 self.beat()
-                last_written = time.monotonic()
-                self.beat_s.append(last_written - start)
-            except Exception as exc:  # the storage refused it: log it, give up after a while
+            except Exception as exc:  # the storage refused it: log it; the watchdog decides
                 self.failures += 1
-                silent = time.monotonic() - last_written
                 detail = (str(exc).splitlines() or [""])[0][:200]
-                why = (f"{self.what}: its heartbeat could not be written for {silent:.0f} s "
-                       f"({type(exc).__name__}: {detail})")
-                if silent < self.stop_after_s:
-                    console.print(f"[yellow]{escape(why)}; trying again[/]", soft_wrap=True,
-                                  highlight=False)
-                else:
-                    self._stop(why)
-                    return
+                self._error = f"{type(exc).__name__}: {detail}"
+                if not self._done.is_set():
+                    console.print(f"[yellow]{escape(self.what)}: its heartbeat could not be "
+                                  f"written for {self._silent():.0f} s ({escape(self._error)});"
+                                  " trying again[/]", soft_wrap=True, highlight=False)
+            else:
+                self._written = time.monotonic()
+                self._error = ""
+                self.beat_s.append(self._written - start)
             if self._done.wait(self.interval_s):
                 return
 
+    def _watch(self) -> None:
+        step = min(self.interval_s, self.stop_after_s) / 4
+        while not self._done.wait(step):
+            silent = self._silent()
+            if silent >= self.stop_after_s:
+                why = self._error or "the last write has not returned"
+                self._stop(f"{self.what}: its heartbeat could not be written for {silent:.0f} s "
+                           f"({why})")
+                # Again until the block ends: a handler that runs inside a weakref callback
+                # or __del__ has its exception ignored (seen in SQLAlchemy's gc callback)
+                self._done.wait(4 * step)
+
     def _stop(self, why: str) -> None:
-        """Stop the block in the main thread (one signal, never after __exit__ began)."""
+        """Stop the block in the main thread (a signal; never after __exit__ began)."""
         with self._lock:
             if self._stopping:
                 return
-            self.lost = f"{why}; stopped, or it would run on unseen while it runs again elsewhere"
-            console.print(f"[red]{escape(self.lost)}[/]", soft_wrap=True, highlight=False)
+            if not self.lost:
+                self.lost = (f"{why}; stopped, or it would run on unseen while it runs again "
+                             "elsewhere")
+                console.print(f"[red]{escape(self.lost)}[/]", soft_wrap=True, highlight=False)
             if self._main:
                 signal.pthread_kill(threading.main_thread().ident or 0, STOP_SIGNAL)
 

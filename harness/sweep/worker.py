@@ -138,11 +138,20 @@ def next_trial(queue: TrialQueue, tracker: Tracker, budget: Budget) -> optuna.Tr
 
 def run_workers(plan: SweepPlan, n: int, budget: Budget | None = None,
                 poll: Callable[[], None] | None = None) -> list[int]:
-    """Run `work` in `n` spawned processes; `poll()` is called every second meanwhile."""
+    """Run `work` in `n` spawned processes; `poll()` is called every second meanwhile.
+
+    A dry run's workers are forked from a forkserver that imported this module once: they
+    share its ~180 MB of imports (MLflow's, mostly) instead of each loading its own, so 64 of
+    them fit in a load test's memory (docs/scaling.md). Real workers are spawned: torch and
+    CUDA must start in a clean process."""
     budget = budget if budget is not None else Budget()
-    ctx = mp.get_context("spawn")
+    if plan.dry_run is None:
+        ctx, parent = mp.get_context("spawn"), os.getpid()
+    else:
+        ctx, parent = mp.get_context("forkserver"), None  # their parent: the forkserver
+        ctx.set_forkserver_preload([__name__])
     threads = threads_per_worker(n)
-    procs = [ctx.Process(target=_worker_main, args=(plan, budget, os.getpid(), threads),
+    procs = [ctx.Process(target=_worker_main, args=(plan, budget, parent, threads),
                          name=f"sweep-worker-{i}") for i in range(n)]
     with ignore_sigint():  # Ctrl-C is ours; we stop the workers with SIGTERM
         for p in procs:
@@ -178,12 +187,14 @@ def threads_per_worker(n: int) -> int:
     return max(1, cores // n)
 
 
-def _worker_main(plan: SweepPlan, budget: Budget, parent: int, threads: int) -> None:
-    """A spawned worker: it dies with its parent, so a killed sweep leaves no orphans."""
+def _worker_main(plan: SweepPlan, budget: Budget, parent: int | None, threads: int) -> None:
+    """A spawned worker: it dies with its parent (the sweep's process, or None: the
+    forkserver, which ends with the sweep's), so a killed sweep leaves no orphans."""
     # Linux: the kernel kills us the moment the parent dies, mid-trial or not; elsewhere
     # (no prctl) the watch below notices within a second.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    parent = os.getppid() if parent is None else parent
     if os.getppid() != parent:
         os._exit(1)  # the parent died before we could ask
 
