@@ -25,7 +25,7 @@ from harness.console import console
 from harness.data import fsdd
 from harness.data.background import read_noise
 from harness.data.cache import Cache, prepare_cache
-from harness.data.download import download
+from harness.data.download import COMPLETE, download
 from harness.data.speakers import fraction_rows, speaker_disjoint
 from harness.data.spec import SPLITS, DataSpec
 from harness.data.speech_commands import (
@@ -54,7 +54,7 @@ from harness.errors import HarnessError
 __all__ = [
     "DATASETS", "SPEAKER_ROLES", "SPLITS", "SYNTHETIC", "SYNTH_SETS", "TASKS", "Cache",
     "Chosen", "Clips", "DataSpec", "SplitData", "attribution", "cache_dataset", "choose",
-    "data_dir", "load_splits", "source",
+    "data_dir", "folder_of", "load_splits", "prepared", "source",
 ]
 
 # name -> the word folders it must have (its labels, sorted)
@@ -110,6 +110,19 @@ def data_dir() -> Path:
     return Path(os.environ.get("HARNESS_DATA_DIR") or "data").expanduser().absolute()
 
 
+def folder_of(dataset: str) -> Path:
+    """Where the named data set lives under data_dir() once prepared (nothing is fetched)."""
+    if dataset in SYNTH_SETS or dataset == fsdd.NAME:
+        return data_dir() / dataset
+    return data_dir() / "SpeechCommands" / dataset
+
+
+def prepared(dataset: str) -> bool:
+    """Whether the named data set is on this machine, complete (downloaded, converted or
+    generated), so that loading it fetches nothing."""
+    return (folder_of(dataset) / COMPLETE).is_file()
+
+
 def source(dataset: str | None, root: str | Path | None,
            url: str | None = None) -> tuple[str, Path]:
     """(dataset name, source folder), downloading or generating a named dataset if needed.
@@ -128,7 +141,7 @@ def source(dataset: str | None, root: str | Path | None,
     if dataset is None:
         raise HarnessError(f"name a dataset ({', '.join(DATASETS)}) or give --root PATH")
     if dataset in SYNTH_SETS:
-        return dataset, _synth_folder(data_dir() / dataset, **SYNTH_SETS[dataset])
+        return dataset, _synth_folder(folder_of(dataset), **SYNTH_SETS[dataset])
     if dataset == fsdd.NAME:
         return dataset, fsdd.prepare(data_dir(), url)
     return dataset, download(dataset, data_dir(), url)

@@ -18,19 +18,13 @@ from typing import Any
 from mlflow.tracking import MlflowClient
 
 from harness.console import console
-from harness.data import SPEAKER_ROLES, data_dir
-from harness.data.download import COMPLETE
+from harness.data import SPEAKER_ROLES, prepared
 from harness.data.spec import DataSpec
 from harness.errors import HarnessError
 from harness.evaluation.other_data import evaluate_on, label_map, log_evaluation
 
 PART = "test"  # the other set's part every trial is tested on
 SKIPPED = "harness.evaluate_skipped"  # trial tag: the sets it could not be tested on, by comma
-
-
-def prepared(dataset: str) -> bool:
-    """Whether the named data set's folder is complete (downloaded, converted, generated)."""
-    return (data_dir() / dataset / COMPLETE).is_file()
 
 
 def spec_for(dataset: str, task: str) -> DataSpec:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.data import SYNTH_SETS, data_dir
+from harness.data import prepared
 from harness.data.speech_commands import SAMPLE_RATE
 from harness.errors import HarnessError
 from harness.report import figures
@@ -53,11 +53,9 @@ def signal_blocks(study: Study) -> list[Block]:
     # MLflow params are text: a None option comes back as "None"
     dataset = next((x for x in distinct(r, "data.dataset") if x != "None"), None)
     root = next((x for x in distinct(r, "data.root") if x != "None"), None)
-    # What harness.data finds without downloading or generating: a finished folder (its
-    # `.complete` marker) under data_dir(), or the --root folder the sweep used.
-    named = (data_dir() / dataset if dataset in SYNTH_SETS
-             else data_dir() / "SpeechCommands" / str(dataset))
-    if not (Path(root).is_dir() if root else (named / ".complete").is_file()):
+    # What harness.data finds without downloading or generating: the --root folder the
+    # sweep used, or a named set already prepared under data_dir()
+    if not (Path(root).is_dir() if root else dataset is not None and prepared(dataset)):
         return [head, Paragraph(f"Skipped: the data set `{dataset or root}` is not on this "
                                 "machine (run `python -m harness inspect` where it is).")]
     try:
