@@ -127,8 +127,9 @@ def next_trial(queue: TrialQueue, tracker: Tracker, budget: Budget) -> optuna.Tr
         if not running:
             return trial
         if not said:
-            console.print(f"waiting for {len(running)} trial(s) running elsewhere: a machine "
-                          "that stopped is noticed after the heartbeat grace", soft_wrap=True)
+            console.print(f"waiting for {len(running)} running trial(s) to end, in another "
+                          "worker or on another machine (one whose machine stopped is run "
+                          "here after the heartbeat grace)", soft_wrap=True)
             said = True
         time.sleep(min(WAIT_STEP_S, interval()))
 
