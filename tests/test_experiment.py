@@ -53,7 +53,7 @@ def test_shipped_experiments_are_valid() -> None:
 
 def test_quick_is_the_promised_grid() -> None:
     exp = load_experiment("quick")  # a bare name is looked up in experiments/
-    assert exp.fixed["data.dataset"] == "synth_commands_small"
+    assert exp.fixed["data.dataset"] == "synth_commands_v2_small"
     assert exp.workers == 2 and exp.margin == 0.05
     assert exp.fixed["data.split"] == "official"
     assert exp.fixed["model"] == "seed_cnn" and exp.fixed["model.width"] == 0.25
