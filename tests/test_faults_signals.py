@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 import pytest
 from test_sweep import complete_params, load_study, new_tracking_uri, runs, tiny_experiment
-from test_sweep_processes import alive, env, sweep_command, wait_for
+from test_sweep_processes import alive, as_a_terminal_job, env, sweep_command, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow
 def start(exp: Path, uri: str, folder: Path, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(sweep_command(exp, uri, *extra), cwd=folder, env=env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)  # its own group, as a terminal's job
+                            start_new_session=True,  # its own group, as a terminal's job
+                            preexec_fn=as_a_terminal_job)
 
 
 def trials(folder: Path) -> list[optuna.trial.FrozenTrial]:

@@ -39,6 +39,13 @@ def env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path}
 
 
+def as_a_terminal_job() -> None:
+    """Popen's preexec_fn: SIGINT handled as a shell's foreground job has it. A suite started
+    in the background of a non-interactive shell (`nox -s tests &`) passes SIGINT down
+    ignored, and a child that inherits SIG_IGN never turns Ctrl-C into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def alive(pid: int) -> bool:
     """Running, not a zombie waiting to be reaped by whoever adopted it."""
     try:

@@ -22,6 +22,7 @@ from typing import Any
 import psutil
 import pytest
 from mlflow.tracking import MlflowClient
+from test_sweep_processes import as_a_terminal_job
 
 from harness.report import load, verdict_lines
 from harness.tracking.ui_view import WORKFLOW
@@ -222,7 +223,8 @@ def test_ctrl_c_stops_the_server_group(tiny_study: dict[str, Any]) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", "ui", "--port", str(_free_port()),
          "--tracking-uri", tiny_study["uri"]], cwd=REPO, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        preexec_fn=as_a_terminal_job)
     server: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 120
