@@ -80,6 +80,7 @@ def train_trial(trial: optuna.Trial, params: dict[str, Any], device: str, run: T
                  stop_reason=out.stop_reason, converged=out.converged,
                  predictions=np.stack([data.test.labels, out.test.predictions], axis=1))
     run.log_metrics(trial_metrics(out.epochs, cfg.batch_size, gpu))  # step time, GPU use
+    pipeline = Classifier(frontend, model, data.labels)  # what the add-ons test, log, export
     if cfg.robustness:
         from harness.evaluation.robustness import robustness
 
@@ -91,16 +92,14 @@ def train_trial(trial: optuna.Trial, params: dict[str, Any], device: str, run: T
     if other_sets:  # [evaluate] datasets: harness/evaluation/other_sets.py
         from harness.evaluation.other_sets import evaluate_trial
 
-        evaluate_trial(run.client, run.run_id, Classifier(frontend, model, data.labels),
-                       other_sets, cfg.device, data.task)
+        evaluate_trial(run.client, run.run_id, pipeline, other_sets, cfg.device, data.task)
     if models != "none":  # [tracking] models; "best": harness.tracking.logged_model.keep_best
-        log_pipeline(run.client, run.run_id, Classifier(frontend, model, data.labels),
-                     data.labels)
+        log_pipeline(run.client, run.run_id, pipeline, data.labels)
     if export is not None:  # [export] onnx: harness/export/track.py
         from harness.export.track import export_trial
 
-        export_trial(run.client, run.run_id, Classifier(frontend, model, data.labels), data,
-                     export, (params["frontend"], params["model"]))
+        export_trial(run.client, run.run_id, pipeline, data, export,
+                     (params["frontend"], params["model"]))
     return out.tested.valid_acc
 
 
