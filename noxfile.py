@@ -42,10 +42,14 @@ def _install(session: nox.Session, *extras: str, only_group: str | None = None) 
     with `only_group`, that dependency group's packages alone.
 
     `--locked` refuses a lock that no longer matches pyproject.toml instead of re-resolving,
-    so a session never runs on versions the suite has not passed with.
+    so a session never runs on versions the suite has not passed with. `--compile-bytecode`:
+    where Python cannot write `.pyc` files (PYTHONDONTWRITEBYTECODE set, or the read-only
+    environment of the cluster check's machines) every process compiled torch's and MLflow's
+    sources again, 6 s of CPU each; the suite's process tests took 119 s, not 54 s
+    (docs/benchmarks.md). It costs about 35 s once, at the first install.
     """
     venv = session.virtualenv.location
-    args = ["uv", "sync", "--locked", "--no-progress", f"--python={venv}"]
+    args = ["uv", "sync", "--locked", "--no-progress", "--compile-bytecode", f"--python={venv}"]
     args += [f"--only-group={only_group}"] if only_group else []
     for extra in extras:
         args += ["--extra", extra]

@@ -121,3 +121,19 @@ def test_workers_starting_at_once_on_a_fresh_database_all_open_it(postgres_url: 
 
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(open_it, range(4))) == [0] * 4
+
+
+def test_a_refused_connection_is_one_line(tmp_path: Path, tracking_uri: str, postgres_url: str,
+                                          capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The port answers but the server says no (a wrong user, password or database): before,
+    Optuna's RDBStorage raised sqlalchemy's OperationalError, a 60-line traceback."""
+    exp = tiny_experiment(tmp_path, epochs=1)
+    port = postgres_url.rpartition(":")[2].partition("/")[0]
+    refused = f"postgresql+psycopg2://nobody:hunter2@127.0.0.1:{port}/nosuchdb"
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", str(exp), "--tracking-uri", tracking_uri, "--storage", refused]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert 'role "nobody" does not exist' in err and "hunter2" not in err, err
+    assert err.startswith("error: --storage postgresql+psycopg2://nobody:***@127.0.0.1"), err

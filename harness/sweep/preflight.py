@@ -145,7 +145,8 @@ def writable_file(path: Path, flag: str, what: str) -> None:
 def _scheme(url: str, known: tuple[str, ...], flag: str, example: str) -> str:
     scheme = url.partition(":")[0].partition("+")[0].lower()
     if scheme not in known:
-        raise HarnessError(f"{flag} {_safe(url)}: unknown scheme {scheme!r}; use {example}")
+        raise HarnessError(f"{flag} {without_password(url)}: unknown scheme {scheme!r}; "
+                           f"use {example}")
     return scheme
 
 
@@ -160,20 +161,20 @@ def _reach(url: str, scheme: str, flag: str) -> None:
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname
     if not host:
-        raise HarnessError(f"{flag} {_safe(url)}: no host in the URL")
+        raise HarnessError(f"{flag} {without_password(url)}: no host in the URL")
     try:
         port = parts.port or DEFAULT_PORTS.get(scheme, 0)
     except ValueError:
-        raise HarnessError(f"{flag} {_safe(url)}: the port is not a number") from None
+        raise HarnessError(f"{flag} {without_password(url)}: the port is not a number") from None
     try:
         socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
-        raise HarnessError(f"{flag} {_safe(url)}: cannot reach {host}:{port} ({why}); start "
-                           "the server or fix the address") from None
+        raise HarnessError(f"{flag} {without_password(url)}: cannot reach {host}:{port} "
+                           f"({why}); start the server or fix the address") from None
 
 
-def _safe(url: str) -> str:
+def without_password(url: str) -> str:
     """The URL without its password."""
     parts = urllib.parse.urlsplit(url)
     if parts.password:

@@ -56,21 +56,35 @@ def rdb_storage(url: str, **kwargs: Any) -> RDBStorage:
     that loses gets an IntegrityError or ProgrammingError from PostgreSQL's catalog
     (`duplicate key value violates unique constraint "pg_type_typname_nsp_index"`): the
     tables exist by then, so it tries again after a moment (the cluster check lost a worker
-    so in two runs of three).
+    so in two runs of three). A server that refuses the connection (a wrong password, no
+    such database or user; preflight only saw its port open) is a HarnessError naming the
+    URL without its password.
     """
     import sqlalchemy.exc
 
-    def connect() -> RDBStorage:
-        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, **kwargs)
+    from harness.sweep.preflight import without_password
 
-    for _ in range(CREATE_TRIES - 1):
+    for attempt in range(CREATE_TRIES):
         try:
-            return connect()
+            with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, **kwargs)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == CREATE_TRIES - 1:
+                raise
             time.sleep(0.2 + random.random())  # apart: both losing twice in step is unlikely
-    return connect()
+        except sqlalchemy.exc.OperationalError as exc:
+            raise HarnessError(f"--storage {without_password(url)}: cannot connect to the "
+                               f"database ({server_said(exc)}); check the user, password, "
+                               "host and database name in the URL") from None
+    raise AssertionError("unreachable")
+
+
+def server_said(exc: Exception) -> str:
+    """A database driver's error as one line: PostgreSQL's `FATAL:` part where it has one."""
+    text = str(getattr(exc, "orig", None) or exc)
+    text = text.rpartition("FATAL:")[2] if "FATAL:" in text else text
+    return " ".join(text.split()) or type(exc).__name__
 
 
 @contextlib.contextmanager
