@@ -26,7 +26,7 @@ from cluster_machines import Cluster
 from cluster_tracker import rows
 
 from harness.sweep.experiment_file import load_experiment
-from harness.sweep.queue import SweepPlan
+from harness.sweep.plan import SweepPlan
 from harness.sweep.trial_key import TrialKey
 from harness.tracking.names import DUPLICATE, FAIL_REASON, FIXED, KEY, RETRY_OF, ROLE, WORKER
 

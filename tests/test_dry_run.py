@@ -13,7 +13,8 @@ from test_sweep import new_tracking_uri, runs, tiny_experiment
 from harness.cli import main
 from harness.sweep.dry_run import PREFIX
 from harness.sweep.experiment_file import load_experiment
-from harness.sweep.queue import SweepPlan, TrialQueue
+from harness.sweep.plan import SweepPlan
+from harness.sweep.queue import TrialQueue
 
 pytestmark = pytest.mark.slow
 

@@ -110,7 +110,7 @@ def test_a_key_added_with_a_default_does_not_fork_the_study(tmp_path: Path) -> N
     """The study's identity is what the file gives, not the defaults filled in beside it."""
     import dataclasses
 
-    from harness.sweep.queue import SweepPlan
+    from harness.sweep.plan import SweepPlan
 
     exp = load_experiment(write(tmp_path, GOOD))
     later = dataclasses.replace(exp, fixed={**exp.fixed, "a_new_key": 1.5})  # a new default

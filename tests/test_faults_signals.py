@@ -86,8 +86,8 @@ def test_ctrl_c_on_two_workers_is_one_line(tmp_path: Path) -> None:
         os.killpg(proc.pid, signal.SIGINT)
         stderr = proc.communicate(timeout=120)[1].decode()
     assert proc.returncode == 130, stderr
-    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
-    assert stderr.strip().splitlines()[-1].startswith("interrupted: ")
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1].startswith("interrupted: "), stderr
     # the workers leave Ctrl-C to the sweep process, which stops them with SIGTERM
     assert_nothing_running(tmp_path, uri, "terminated (SIGTERM)")
 

@@ -18,7 +18,8 @@ from harness import report as rp
 from harness.cli import main
 from harness.sweep.experiment_file import load_experiment
 from harness.sweep.faults import MAX_RETRY, FirstFailures
-from harness.sweep.queue import SweepPlan, TrialQueue, fill_queue
+from harness.sweep.plan import SweepPlan
+from harness.sweep.queue import TrialQueue, fill_queue
 from harness.tracking.runs import Tracker
 
 pytestmark = pytest.mark.slow
@@ -143,12 +144,14 @@ def test_retry_failed_requeues_fail_trials(tmp_path: Path, tracking_uri: str,
 KILL_ME = """
 import os, signal, sys
 from harness.sweep.experiment_file import load_experiment
-from harness.sweep.queue import SweepPlan, TrialQueue
+from harness.sweep.faults import recover
+from harness.sweep.plan import SweepPlan
+from harness.sweep.queue import TrialQueue
 from harness.tracking.runs import Tracker
 plan = SweepPlan.create(load_experiment(sys.argv[1]), None, sys.argv[2])
 queue = TrialQueue(plan)
 tracker = Tracker("tiny", sys.argv[2])
-queue.recover(tracker)
+recover(queue, tracker)
 trial = queue.claim()
 if trial is None:
     sys.exit(3)

@@ -15,7 +15,8 @@ from harness.cli import main
 from harness.errors import HarnessError
 from harness.report.power import replicates_needed
 from harness.sweep.experiment_file import load_experiment
-from harness.sweep.queue import SweepPlan, TrialQueue, fill_queue
+from harness.sweep.plan import SweepPlan
+from harness.sweep.queue import TrialQueue, fill_queue
 from harness.tracking.runs import Tracker
 
 QUICK_D = [0.05, 0.19, 0.08, 0.06, 0.17]  # log_power minus complex per seed, about quick's

@@ -17,7 +17,8 @@ from harness.sweep import heartbeat
 from harness.sweep.budget import Budget
 from harness.sweep.experiment_file import load_experiment
 from harness.sweep.faults import DIED
-from harness.sweep.queue import SweepPlan, TrialQueue, fill_queue
+from harness.sweep.plan import SweepPlan
+from harness.sweep.queue import TrialQueue, fill_queue
 from harness.sweep.trial_key import TrialKey
 from harness.sweep.worker import work
 from harness.tracking.names import FAIL_REASON, HEARTBEAT, RETRY_OF, TRACEBACK, WORKER

@@ -26,8 +26,8 @@ def sweep(args: argparse.Namespace) -> int:
     from harness.sweep.experiment import check_pipelines
     from harness.sweep.experiment_file import load_experiment
     from harness.sweep.faults import store_full
+    from harness.sweep.plan import SweepPlan
     from harness.sweep.preflight import check_sweep
-    from harness.sweep.queue import SweepPlan
 
     if args.workers is not None and args.workers < 1:
         raise HarnessError(f"--workers {args.workers}: give 1 or more")
@@ -61,7 +61,7 @@ def sweep(args: argparse.Namespace) -> int:
 
 def _run(plan: Any, args: argparse.Namespace) -> int:
     """Fill the queue and run it (in this process, or `args.workers` processes); the
-    summary. `plan`: a harness.sweep.queue.SweepPlan that passed check_sweep."""
+    summary. `plan`: a harness.sweep.plan.SweepPlan that passed check_sweep."""
     from harness.sweep.budget import Budget
     from harness.sweep.faults import FirstFailures
     from harness.sweep.queue import TrialQueue, fill_queue, finish

@@ -10,7 +10,7 @@ only the training is replaced): the MLflow child run with every parameter and th
 experiment file's lineage, one metrics batch per epoch and the pruner's report, the test
 metrics with the confusion matrix and the predictions as artifacts, epochs.csv, the end
 state in both stores. The accuracy is made up, drawn from the trial's seed. A dry run's
-trials have their own queue in the study (harness.sweep.queue.SweepPlan.fixed_id), so they
+trials have their own queue in the study (harness.sweep.plan.SweepPlan.fixed_id), so they
 never count as results of the experiment.
 
 $HARNESS_DRY_RUN_GATE names a file that dry-run workers wait for (at most GATE_WAIT_S)

@@ -2,6 +2,7 @@
 and stopping a sweep whose first trials all fail alike.
 
     requeue(study, trial)                # run it again (the cap: MAX_RETRY retries)
+    recover(queue, tracker)              # RUNNING trials whose worker died: FAIL, queued again
     retry_failed(TrialQueue(plan))       # `harness sweep --retry-failed`: FAIL -> WAITING
     streak = FirstFailures(todo)
     if (why := streak.add("FAIL", reason)): stop the sweep, raise HarnessError(why)
@@ -20,16 +21,33 @@ attempts the way the callback counts its history: an attempt number on each tria
 from __future__ import annotations
 
 import re
+import time
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
+from optuna.storages import RDBStorage, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.disk import full_message, is_sqlite_full, written_path
 from harness.errors import HarnessError
-from harness.tracking.names import ATTEMPT, FIXED, KEY, RETRY_OF, SLOT
+from harness.processes import alive
+from harness.sweep.heartbeat import grace
+from harness.tracking.names import (
+    ATTEMPT,
+    FAIL_REASON,
+    FIXED,
+    HEARTBEAT,
+    KEY,
+    RETRY_OF,
+    SLOT,
+    WORKER,
+)
 from harness.tracking.store_check import sqlite_path
+
+if TYPE_CHECKING:
+    from harness.tracking.runs import Tracker
 
 MAX_RETRY = 2          # a trial whose worker died runs at most 1 + MAX_RETRY times
 STOP_AFTER = 3         # the first this many trials of a sweep all failing alike stop it
@@ -63,6 +81,41 @@ def requeue(study: optuna.Study, trial: FrozenTrial, *, died: bool = True) -> bo
     study.enqueue_trial(params, user_attrs={
         **keep, RETRY_OF: trial.number, ATTEMPT: attempt + 1 if died else 1})
     return True
+
+
+def recover(queue: Any, tracker: Tracker | None = None) -> None:
+    """Fail and re-queue the RUNNING trials of `queue` (a harness.sweep.queue.TrialQueue) whose
+    process is gone; close their MLflow runs."""
+    rdb = isinstance(queue.storage, RDBStorage)
+    if rdb:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            fail_stale_trials(queue.study)  # Optuna's heartbeat; re-queues via `requeue`
+    now = time.time()
+    for t in queue.trials(TrialState.RUNNING):
+        if not _abandoned(t, now, rdb):
+            continue
+        retry = may_retry(t)  # else the cap: it killed its worker every time (OOM?)
+        if queue.fail(t.number, DIED if retry else gave_up(t.user_attrs.get(ATTEMPT, 1))):
+            requeue(queue.study, queue.frozen(t.number))
+    if tracker is not None:  # MLflow runs of trials that failed while RUNNING there
+        tracker.fail_orphans({t.number: t.user_attrs.get(FAIL_REASON) or DIED
+                              for t in queue.study.get_trials(
+                                  deepcopy=False, states=(TrialState.FAIL,))}, DIED)
+        tracker.close_finished({t.number: (t.state.name, t.user_attrs.get(FAIL_REASON, ""))
+                                for t in queue.study.get_trials(deepcopy=False)
+                                if t.state.is_finished()})  # killed after telling Optuna
+
+
+def _abandoned(t: FrozenTrial, now: float, rdb: bool) -> bool:
+    """Is this RUNNING trial's process gone (same host), or silent for too long (journal)?"""
+    worker = t.system_attrs.get(WORKER)
+    if worker and alive(worker) is False:
+        return True  # gone, a zombie, or its PID now another process's
+    if rdb:
+        return False  # Optuna's heartbeat decides for the other hosts
+    started = t.datetime_start.timestamp() if t.datetime_start else now
+    return now - float(t.system_attrs.get(HEARTBEAT, started)) > grace()
 
 
 def retry_failed(queue: Any) -> int:

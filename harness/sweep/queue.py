@@ -32,31 +32,26 @@ mid-trial costs that trial's time and the grace, not the rest of the study.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import math
 import time
-import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import BaseStorage, RDBStorage, fail_stale_trials
+from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from harness.processes import alive, this_process
-from harness.sweep.experiment import Experiment
-from harness.sweep.faults import DIED, gave_up, may_retry, requeue, retry_failed
+from harness.processes import this_process
+from harness.sweep.faults import recover, requeue, retry_failed
 from harness.sweep.heartbeat import Heartbeat, grace, interval
+from harness.sweep.plan import SweepPlan
 from harness.sweep.restore import restore_from_mlflow
 from harness.sweep.stores import creation_lock, rdb_storage, repair_journal
 from harness.sweep.trial_key import TrialKey
 from harness.tracking.names import (
-    ATTEMPT,
     DUPLICATE,
     FAIL_REASON,
     FILLING,
@@ -67,35 +62,8 @@ from harness.tracking.names import (
     SLOT,
     WORKER,
 )
-from harness.tracking.runs import Tracker, resolve_tracking_uri
+from harness.tracking.runs import Tracker
 from harness.training.recipes import resolve
-
-
-@dataclasses.dataclass(frozen=True)
-class SweepPlan:
-    """What every worker needs, picklable for spawned processes."""
-
-    experiment: Experiment
-    storage: str        # an Optuna RDB URL, or the path of a journal file
-    tracking_uri: str
-    dry_run: float | None = None  # seconds of sleep per epoch instead of training (--dry-run)
-
-    @classmethod
-    def create(cls, exp: Experiment, storage: str | None = None,
-               tracking_uri: str | None = None, dry_run: float | None = None) -> SweepPlan:
-        journal = Path("runs", "optuna", f"{exp.name}.journal").resolve()
-        return cls(exp, storage or str(journal), resolve_tracking_uri(tracking_uri),  # made later
-                   dry_run)
-
-    @property
-    def fixed_id(self) -> str:
-        """Short hash of the experiment's identity (the fixed values its file and overrides
-        give): trials of other fixed values are not ours, nor are a dry run's."""
-        identity = self.experiment.identity
-        if self.dry_run is not None:
-            identity = {**identity, "dry_run": self.dry_run}
-        text = json.dumps(identity, sort_keys=True, default=str)
-        return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
 class TrialQueue:
@@ -132,11 +100,7 @@ class TrialQueue:
 
     def trials(self, *states: TrialState) -> list[FrozenTrial]:
         """This plan's trials, leaving out retried and duplicate ones."""
-        all_trials = self.study.get_trials(deepcopy=False)
-        retried = {t.user_attrs.get(RETRY_OF) for t in all_trials}
-        return [t for t in all_trials if t.user_attrs.get(FIXED) == self.fixed_id
-                and t.number not in retried and not t.user_attrs.get(DUPLICATE)
-                and (not states or t.state in states)]
+        return _plan_trials(self.study.get_trials(deepcopy=False), self.fixed_id, states)
 
     def trial_id(self, number: int) -> int:
         return self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
@@ -217,28 +181,6 @@ class TrialQueue:
         self.plan.experiment.suggest(trial)
         self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
 
-    def recover(self, tracker: Tracker | None = None) -> None:
-        """Fail and re-queue RUNNING trials whose process is gone; close their MLflow runs."""
-        rdb = isinstance(self.storage, RDBStorage)
-        if rdb:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                fail_stale_trials(self.study)  # Optuna's heartbeat; re-queues via `requeue`
-        now = time.time()
-        for t in self.trials(TrialState.RUNNING):
-            if not _abandoned(t, now, rdb):
-                continue
-            retry = may_retry(t)  # else the cap: it killed its worker every time (OOM?)
-            if self.fail(t.number, DIED if retry else gave_up(t.user_attrs.get(ATTEMPT, 1))):
-                requeue(self.study, self.frozen(t.number))
-        if tracker is not None:  # MLflow runs of trials that failed while RUNNING there
-            tracker.fail_orphans({t.number: t.user_attrs.get(FAIL_REASON) or DIED
-                                  for t in self.study.get_trials(
-                                      deepcopy=False, states=(TrialState.FAIL,))}, DIED)
-            tracker.close_finished({t.number: (t.state.name, t.user_attrs.get(FAIL_REASON, ""))
-                                    for t in self.study.get_trials(deepcopy=False)
-                                    if t.state.is_finished()})  # killed after telling Optuna
-
     def pending(self) -> int:
         """How many trials the queue will still run: a fresh tpe/random slot, one per seed."""
         seeds = len(self.plan.experiment.seeds)
@@ -266,8 +208,14 @@ class TrialQueue:
             self.claim_s = time.monotonic() - start
 
     def _claim(self) -> optuna.Trial | None:
-        waiting = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-                   if t.user_attrs.get(FIXED) == self.fixed_id]
+        # One read of the study serves the claim and its duplicate check: a copy of this
+        # trial's point numbered lower (queued twice) was made before it, so it is in the
+        # read; so is a point already done (restored). Optuna's cached storage re-reads only
+        # the unfinished trials, so a claim costs the length of the queue, not of the study.
+        every = self.study.get_trials(deepcopy=False)
+        plan = _plan_trials(every, self.fixed_id)
+        waiting = [t for t in every
+                   if t.state == TrialState.WAITING and t.user_attrs.get(FIXED) == self.fixed_id]
         waiting.sort(key=lambda t: (SLOT in t.user_attrs and RETRY_OF not in t.user_attrs,
                                     t.number))
         for t in waiting:
@@ -281,7 +229,7 @@ class TrialQueue:
             key = t.user_attrs.get(KEY)
             if any(o.user_attrs.get(KEY) == key and o.number != t.number and (
                     o.number < t.number or o.state in (TrialState.COMPLETE, TrialState.PRUNED))
-                   for o in self.trials()):  # queued twice, or already done (restored)
+                   for o in plan):  # queued twice, or already done (restored)
                 self.storage.set_trial_user_attr(trial_id, DUPLICATE, True)
                 self.fail(t.number, "a duplicate of a trial queued by another process")
                 continue
@@ -289,15 +237,14 @@ class TrialQueue:
         return None
 
 
-def _abandoned(t: FrozenTrial, now: float, rdb: bool) -> bool:
-    """Is this RUNNING trial's process gone (same host), or silent for too long (journal)?"""
-    worker = t.system_attrs.get(WORKER)
-    if worker and alive(worker) is False:
-        return True  # gone, a zombie, or its PID now another process's
-    if rdb:
-        return False  # Optuna's heartbeat decides for the other hosts
-    started = t.datetime_start.timestamp() if t.datetime_start else now
-    return now - float(t.system_attrs.get(HEARTBEAT, started)) > grace()
+def _plan_trials(every: list[FrozenTrial], fixed_id: str,
+                 states: tuple[TrialState, ...] = ()) -> list[FrozenTrial]:
+    """The trials of the plan `fixed_id` among `every`, leaving out retried and duplicate
+    ones; only those in `states` when given."""
+    retried = {t.user_attrs.get(RETRY_OF) for t in every}
+    return [t for t in every if t.user_attrs.get(FIXED) == fixed_id
+            and t.number not in retried and not t.user_attrs.get(DUPLICATE)
+            and (not states or t.state in states)]
 
 
 def fill_queue(plan: SweepPlan, more: int | None = None, *,
@@ -312,7 +259,7 @@ def fill_queue(plan: SweepPlan, more: int | None = None, *,
                           experiment_file=str(exp.path), margin=exp.margin,
                           detection_margin=exp.detection_margin)
     queue.study.set_user_attr("experiment_file", str(exp.path))
-    queue.recover(tracker)
+    recover(queue, tracker)
     restore_from_mlflow(queue, tracker)  # what MLflow finished and Optuna lost
     if retry:
         retry_failed(queue)

@@ -7,7 +7,7 @@
 
 The text, `<fixed id>:<point>`, is the Optuna user attribute and the MLflow tag of the same
 name (harness.tracking.names.KEY). The fixed id is the hash of the experiment's fixed values
-(harness.sweep.queue.SweepPlan.fixed_id), so two studies' points never share a key. The point
+(harness.sweep.plan.SweepPlan.fixed_id), so two studies' points never share a key. The point
 is a grid point's parameters as sorted JSON, whose trial can be rebuilt from the key alone
 (harness.sweep.restore), or `slot<N>` for a sampled configuration and
 `slot<N>:seed<S>` for its repeats on the other seeds.

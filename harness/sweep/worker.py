@@ -46,9 +46,10 @@ from harness.errors import HarnessError
 from harness.signals import exit_status, ignore_sigint, stop_on_sigterm
 from harness.sweep.budget import Budget
 from harness.sweep.dry_run import DryTrial, wait_at_gate
-from harness.sweep.faults import requeue, store_full
+from harness.sweep.faults import recover, requeue, store_full
 from harness.sweep.heartbeat import HeartbeatLost, interval
-from harness.sweep.queue import SweepPlan, TrialQueue
+from harness.sweep.plan import SweepPlan
+from harness.sweep.queue import TrialQueue
 from harness.sweep.stores import close_run
 from harness.sweep.train_trial import EpochHook, device_tag, train_trial
 from harness.sweep.trial_key import TrialKey
@@ -100,7 +101,7 @@ def work(plan: SweepPlan, budget: Budget | None = None, *, on_trial: TrialHook |
         except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: failed and queued again
             if queue.fail(trial.number, exit_status(exc)[1]):
                 requeue(queue.study, queue.frozen(trial.number), died=False)
-            queue.recover(tracker)  # its MLflow run: FAILED with the reason
+            recover(queue, tracker)  # its MLflow run: FAILED with the reason
             raise
         done[state] += 1
         if on_trial:
@@ -120,7 +121,7 @@ def next_trial(queue: TrialQueue, tracker: Tracker, budget: Budget) -> optuna.Tr
     said, recovered = False, -math.inf
     while True:
         if time.monotonic() - recovered >= interval():
-            queue.recover(tracker)
+            recover(queue, tracker)
             recovered = time.monotonic()
         trial = queue.claim()
         running = [] if trial is not None or budget.closed else queue.trials(TrialState.RUNNING)
