@@ -151,7 +151,7 @@ def test_unknown_dataset_and_split(speech_commands: Path,
 def test_float_wavs_decode_to_the_int16_they_hold_and_clip(tmp_path: Path) -> None:
     """A 32-bit float (or double) copy of a 16-bit clip decodes to the same int16 values;
     samples beyond +-1.0 clip to the int16 range instead of wrapping."""
-    from harness.data.cache import decode_clip
+    from harness.data.decode import decode_clip
 
     rng = np.random.default_rng(0)
     x = np.clip(rng.standard_normal(12_000) * 8000, -32768, 32767).astype(np.int16)

@@ -79,7 +79,7 @@ def test_a_clip_decodes_to_the_resampled_recording(fsdd_dir: Path) -> None:
     import torchaudio.functional as taf
 
     from harness.data import cache_dataset
-    from harness.data.cache import float_to_int16
+    from harness.data.decode import float_to_int16
 
     cache = cache_dataset("fsdd")  # the decoded clips every split reads
     x = _recording("7_jackson_32.wav")

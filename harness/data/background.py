@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from harness.data.cache import FLOAT_SUBTYPES, float_to_int16
+from harness.data.decode import FLOAT_SUBTYPES, float_to_int16
 from harness.data.speech_commands import CLIP_SAMPLES, NOISE_FOLDER, SAMPLE_RATE
 from harness.errors import HarnessError
 

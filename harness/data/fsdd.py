@@ -46,7 +46,7 @@ import numpy as np
 import soundfile as sf
 
 from harness.console import progress
-from harness.data.cache import float_to_int16
+from harness.data.decode import float_to_int16
 from harness.data.download import COMPLETE, fetch
 from harness.data.noise import resample_16k
 from harness.data.speech_commands import (

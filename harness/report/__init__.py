@@ -7,14 +7,16 @@
     rp.comparison_table(study)    # one row per configuration
     rp.verdict_lines(study)       # the verdicts as plain strings
 
-runs.py reads the trials and their artifacts; judging.py pairs them and judges each
-comparison of one metric (statistics in stats.py, rules in verdicts.py). Each section is a
-module with `table()` (its numbers) and `blocks()` (what it says, harness.report.blocks):
-finding, comparison, charts, examples, robustness, streaming, evaluations, other_sets,
-data_efficiency, deployment (ONNX and int8 cost, harness/export's figures). build.py puts
-them together and render.py writes Markdown and HTML.
+runs.py reads the trials, artifacts.py their CSV artifacts; judging.py pairs them and
+judges each comparison of one metric (statistics in stats.py, rules in verdicts.py). Each
+section is a module with `table()` (its numbers) and `blocks()` (what it says,
+harness.report.blocks): finding, comparison, charts, examples, robustness, streaming,
+evaluations, other_sets, data_efficiency, deployment (ONNX and int8 cost, harness/export's
+figures). build.py puts them together and render.py writes Markdown and HTML; cells.py
+formats a table cell.
 """
 
+from harness.report.artifacts import confusion_matrix, predictions
 from harness.report.comparison import pareto_front
 from harness.report.comparison import table as comparison_table
 from harness.report.finding import STUDY, verdict_lines
@@ -35,13 +37,11 @@ from harness.report.runs import (
     PRUNED,
     Study,
     best_run,
-    confusion_matrix,
     data_name,
     distinct,
     example_clip,
     header,
     load,
-    predictions,
     resolve_tracking_uri,
     study_margin,
     synthetic,

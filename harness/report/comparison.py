@@ -9,7 +9,8 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.report.blocks import Block, Heading, Paragraph, Table
-from harness.report.runs import COMPLETE, DIVERGED, FAILED, PRUNED, Study, ci_text, num
+from harness.report.cells import ci_text, num
+from harness.report.runs import COMPLETE, DIVERGED, FAILED, PRUNED, Study
 from harness.report.stats import mean_interval
 
 

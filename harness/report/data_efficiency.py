@@ -25,8 +25,9 @@ import pandas as pd
 from harness.plotting import colors_for
 from harness.report import figures, methods
 from harness.report.blocks import Block, Bullets, Figure, Heading, Paragraph, Table
+from harness.report.cells import ci_text, num
 from harness.report.judging import Judged, compare, family_pairs, judge_all
-from harness.report.runs import COMPLETE, Study, ci_text, num, synthetic
+from harness.report.runs import COMPLETE, Study, synthetic
 from harness.report.stats import mean_interval
 
 FRACTION = "data.train_fraction"  # harness.data.spec.DataSpec.train_fraction, as a trial param

@@ -24,10 +24,11 @@ import pandas as pd
 from harness.plotting import colors_for
 from harness.report import figures, methods
 from harness.report.blocks import Block, Bullets, Figure, Heading, Paragraph, Table
+from harness.report.cells import ci_text, num
 from harness.report.comparison import pareto_front
 from harness.report.design import design_of
 from harness.report.judging import PAIR_COLUMNS, Comparison, Judged, judge_all
-from harness.report.runs import COMPLETE, Study, ci_text, num
+from harness.report.runs import COMPLETE, Study
 from harness.report.stats import mean_interval, paired_stats
 from harness.report.verdicts import BETTER, EQUIVALENT, WORSE
 

@@ -14,7 +14,8 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from harness.report.blocks import Block, Heading, Paragraph, Table
-from harness.report.runs import Study, num
+from harness.report.cells import num
+from harness.report.runs import Study
 
 COLUMNS = ["config", "seed", "trial_run_id", "run_id", "dataset", "root", "split", "part",
            "task", "clips", "trial_test_acc", "eval_acc", "eval_loss", "difference",

@@ -14,8 +14,9 @@ from harness.data import prepared
 from harness.data.speech_commands import SAMPLE_RATE
 from harness.errors import HarnessError
 from harness.report import figures
+from harness.report.artifacts import confusion_matrix
 from harness.report.blocks import Block, Figure, Heading, Paragraph, Table
-from harness.report.runs import Study, best_run, confusion_matrix, distinct, example_clip
+from harness.report.runs import Study, best_run, distinct, example_clip
 
 
 def table(study: Study) -> pd.DataFrame:

@@ -18,6 +18,7 @@ import pandas as pd
 from harness.frontends import FRONTENDS
 from harness.report import mcnemar, methods
 from harness.report.blocks import Attachment, Block, Bullets, Heading, Paragraph, Table
+from harness.report.cells import ci_text, num
 from harness.report.judging import (
     ACCURACY,
     COMPLEX,
@@ -28,7 +29,7 @@ from harness.report.judging import (
     family_members,
     judge,
 )
-from harness.report.runs import COMPLETE, Study, ci_text, data_name, distinct, num, synthetic
+from harness.report.runs import COMPLETE, Study, data_name, distinct, synthetic
 from harness.report.stats import ALPHA
 from harness.report.verdicts import MIN_PAIRS, family_mdd, to_settle
 

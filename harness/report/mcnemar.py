@@ -16,8 +16,9 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from harness.report.artifacts import predictions
 from harness.report.judging import MCNEMAR_COLUMNS, Comparison
-from harness.report.runs import Study, predictions
+from harness.report.runs import Study
 from harness.report.stats import ALPHA, mcnemar_test
 
 SPLIT_KEYS = ("data.dataset", "data.root", "data.split", "data.split_seed")  # one test set

@@ -25,8 +25,9 @@ import pandas as pd
 
 from harness.report import figures, methods
 from harness.report.blocks import Block, Bullets, Figure, Heading, Paragraph, Table
+from harness.report.cells import ci_text, num
 from harness.report.judging import ACCURACY, Judged, compare, family_pairs, judge, judge_all
-from harness.report.runs import COMPLETE, Study, ci_text, num, synthetic
+from harness.report.runs import COMPLETE, Study, synthetic
 from harness.report.stats import PairedStats, mean_interval
 from harness.report.verdicts import Adjusted, Verdict
 

@@ -1,13 +1,14 @@
-"""MLflow runs -> pandas: the trials of one experiment, the comparison table, artifacts.
+"""MLflow runs -> pandas: the trials of one experiment, their curves, the report's header.
 
     python -m harness report quick                      # reports/quick/ from runs/mlflow.db
     python -m harness report quick --tracking-uri sqlite:///runs/mlflow.db --out /tmp/q
 
-Reads the child runs (tag `harness.role=trial`) of one experiment into pandas, and
-their artifacts, never training anything; the report's sections (harness.report.finding,
-.comparison, ...) turn them into tables and blocks, harness.report.build lays them out as
-`report.md`, a self-contained `report.html` and CSVs. Everything is sorted, and dated by the
-runs themselves, so the same store always gives byte-identical files.
+Reads the child runs (tag `harness.role=trial`) of one experiment into pandas (their CSV
+artifacts: harness.report.artifacts), never training anything; the report's sections
+(harness.report.finding, .comparison, ...) turn them into tables and blocks,
+harness.report.build lays them out as `report.md`, a self-contained `report.html` and CSVs.
+Everything is sorted, and dated by the runs themselves, so the same store always gives
+byte-identical files.
 """
 
 from __future__ import annotations
@@ -15,19 +16,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
 from harness.data import SYNTHETIC
 from harness.errors import HarnessError
@@ -39,7 +36,6 @@ from harness.tracking.runs import (  # resolve_tracking_uri: harness.report expo
     resolve_tracking_uri,  # noqa: F401
 )
 
-NO_SUCH_ARTIFACT = ErrorCode.Name(RESOURCE_DOES_NOT_EXIST)  # MlflowException.error_code
 COMPLETE, PRUNED, FAILED = "COMPLETE", "PRUNED", "FAIL"
 DIVERGED = "DIVERGED"  # a run tagged `diverged` (harness/divergence.py), complete or not
 METRICS = ("test_acc", "best_valid_acc", "best_epoch", "train_samples_per_s",
@@ -186,38 +182,6 @@ def best_run(study: Study) -> pd.Series | None:
     return done.sort_values(["test_acc", "run_id"], ascending=[False, True]).iloc[0]
 
 
-def confusion_matrix(study: Study, run_id: str) -> pd.DataFrame | None:
-    """The run's `confusion_matrix.csv` artifact (labels as header and index), or None."""
-    return artifact_csv(study, run_id, "confusion_matrix.csv", index_col=0)
-
-
-def predictions(study: Study, run_id: str) -> pd.DataFrame | None:
-    """The run's `test_predictions.csv` (int columns label, pred; a row per test clip in
-    test-split order), or None when the run has none or is not in a reachable store."""
-    df = artifact_csv(study, run_id, "test_predictions.csv")
-    return df if df is not None and {"label", "pred"} <= set(df.columns) else None
-
-
-def artifact_csv(study: Study, run_id: str, name: str, **read: Any) -> pd.DataFrame | None:
-    """A CSV artifact of one run read with pandas, or None if the run has no such artifact
-    (or the SQLite store is gone). Any other failure (a store that cannot be read, an
-    artifact folder without permission) is a HarnessError naming the run: a report that
-    silently left out McNemar or a confusion matrix would look complete."""
-    uri = study.tracking_uri
-    if uri.startswith("sqlite:///") and not Path(uri[10:]).is_file():
-        return None  # opening a missing SQLite store would create it
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep stderr clean
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = MlflowClient(uri).download_artifacts(run_id, name, tmp)
-        except MlflowException as exc:
-            if exc.error_code == NO_SUCH_ARTIFACT:  # the run never logged it: that is all
-                return None
-            raise HarnessError(f"run {run_id}: cannot read its artifact {name} from {uri}: "
-                               f"{str(exc).splitlines()[0]}") from exc
-        return pd.read_csv(path, **read)
-
-
 def distinct(runs: pd.DataFrame, col: str) -> list[str]:
     """Sorted distinct non-empty values of a column as strings; [] when there is no such column."""
     return sorted({str(v) for v in runs[col].dropna() if str(v)}) if col in runs else []
@@ -295,13 +259,3 @@ def example_clip(dataset: str | None, root: str | None, word: str | None = None
         if len(idx):
             return np.asarray(clips.audio[idx[0]]), data.dataset, word
     raise HarnessError(f"{data.dataset} has no clip of {word!r}")
-
-
-def num(x: object, fmt: str = ".4f") -> str:
-    """A table cell: `x` formatted, or an em dash for a missing value (None, NaN)."""
-    return "—" if x is None or pd.isna(x) else format(x, fmt)
-
-
-def ci_text(low: float | None, high: float | None, fmt: str = ".4f") -> str:
-    """An interval cell, `[low, high]`, or an em dash when there is none."""
-    return "—" if low is None or pd.isna(low) else f"[{format(low, fmt)}, {format(high, fmt)}]"

@@ -22,9 +22,11 @@ import dataclasses
 import pandas as pd
 
 from harness.report import methods
+from harness.report.artifacts import artifact_csv
 from harness.report.blocks import Block, Bullets, Figure, Heading, Paragraph, Table
+from harness.report.cells import num
 from harness.report.judging import Judged, judge
-from harness.report.runs import COMPLETE, Study, artifact_csv, num
+from harness.report.runs import COMPLETE, Study
 from harness.report.stats import mean_interval
 
 KEY = "stream_frr_at_1fa_h"
