@@ -116,3 +116,43 @@ def test_terminated_is_a_keyboard_interrupt() -> None:
     assert isinstance(exc, KeyboardInterrupt)
     assert exit_status(exc) == (143, "terminated (SIGTERM)")
     assert exit_status(KeyboardInterrupt()) == (130, "interrupted")
+
+
+def test_a_signal_inside_a_query_leaves_the_store_writable(tmp_path: Path) -> None:
+    """A real SIGTERM delivered while an MLflow query's cursor is open on SQLite. Before
+    `release_frames`, the cursor lived on in the traceback's frames with SQLite's lock, and
+    the stop's own write (the run FAILED) died "database is locked" after 20 s: the Ctrl-C
+    test above failed so about one run in 20."""
+    from mlflow.tracking import MlflowClient
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from harness.signals import Terminated, release_frames, stop_on_sigterm
+    from harness.tracking.runs import Tracker
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    run = Tracker("tiny", uri).trial(0, {"frontend": "complex"})
+    fired: list[str] = []
+
+    def mid_query(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if not fired and statement.lstrip().upper().startswith("SELECT"):
+            fired.append(statement)  # executed, rows unread: its cursor holds the lock
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    stop_on_sigterm()
+    event.listen(Engine, "after_cursor_execute", mid_query)
+    try:
+        try:
+            run.client.get_run(run.run_id)
+        except Terminated as exc:
+            release_frames(exc)
+            Tracker("tiny", uri).client.set_terminated(run.run_id, "FAILED")  # the clean-up
+        else:
+            pytest.fail("the signal did not interrupt the query")
+    finally:
+        event.remove(Engine, "after_cursor_execute", mid_query)
+        signal.signal(signal.SIGTERM, handlers[0])
+        signal.signal(signal.SIGINT, handlers[1])
+    assert fired
+    assert MlflowClient(uri).get_run(run.run_id).info.status == "FAILED"

@@ -29,6 +29,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from harness.errors import HarnessError
+from harness.signals import release_frames
 from harness.tracking import lineage, names
 
 ROLE = "evaluation"  # tag harness.role; a trial's is "trial", the study's "study"
@@ -165,7 +166,9 @@ def log_evaluation(client: MlflowClient, trial: Any, ev: Evaluation,
             "per_word.csv")
         client.log_text(run_id, _csv(["label", "pred"], ev.predictions.tolist()),
                         "eval_predictions.csv")
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            release_frames(exc)  # a query it cut off would keep SQLite locked
         client.set_terminated(run_id, "FAILED")
         raise
     client.set_terminated(run_id, "FINISHED")

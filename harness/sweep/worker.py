@@ -43,7 +43,7 @@ from optuna.trial import TrialState
 from harness.console import console
 from harness.disk import is_full
 from harness.errors import HarnessError
-from harness.signals import exit_status, ignore_sigint, stop_on_sigterm
+from harness.signals import exit_status, ignore_sigint, release_frames, stop_on_sigterm
 from harness.sweep.budget import Budget
 from harness.sweep.dry_run import DryTrial, wait_at_gate
 from harness.sweep.faults import recover, requeue, store_full
@@ -99,6 +99,7 @@ def work(plan: SweepPlan, budget: Budget | None = None, *, on_trial: TrialHook |
         try:
             state, value, params = run_trial(queue, trial, tracker, data_cache, on_epoch)
         except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: failed and queued again
+            release_frames(exc)  # a query it cut off would keep SQLite locked
             if queue.fail(trial.number, exit_status(exc)[1]):
                 requeue(queue.study, queue.frozen(trial.number), died=False)
             recover(queue, tracker)  # its MLflow run: FAILED with the reason

@@ -33,6 +33,8 @@ from mlflow.entities import LoggedModelOutput
 from mlflow.tracking import MlflowClient
 from torch import nn
 
+from harness.signals import release_frames
+
 MODEL_NAME = "model"  # the LoggedModel's name, as mlflow.pytorch.log_model(name=...) would
 DROPPED = "harness.model_dropped"  # run tag: why its model's files are gone
 
@@ -65,7 +67,9 @@ def log_pipeline(client: MlflowClient, run_id: str, net: nn.Module, labels: Sequ
                                       metadata={"labels": list(labels)},
                                       serialization_format="pickle")  # pt2 needs torch.export
             client.log_model_artifacts(logged.model_id, f"{tmp}/model")
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            release_frames(exc)  # a query it cut off would keep SQLite locked
         client.finalize_logged_model(logged.model_id, "FAILED")
         raise
     client.finalize_logged_model(logged.model_id, "READY")
