@@ -37,19 +37,23 @@ def _runs(version: str) -> bool:
 PYTHON = next((v for v in SUPPORTED if _runs(v)), SUPPORTED[0])
 
 
-def _install(session: nox.Session, *extras: str, only_group: str | None = None) -> None:
+def _install(session: nox.Session, *extras: str, only_group: str | None = None,
+             compiled: bool = False) -> None:
     """Install exactly uv.lock's versions (plus the project, editable) into the session's venv;
     with `only_group`, that dependency group's packages alone.
 
     `--locked` refuses a lock that no longer matches pyproject.toml instead of re-resolving,
-    so a session never runs on versions the suite has not passed with. `--compile-bytecode`:
-    where Python cannot write `.pyc` files (PYTHONDONTWRITEBYTECODE set, or the read-only
-    environment of the cluster check's machines) every process compiled torch's and MLflow's
-    sources again, 6 s of CPU each; the suite's process tests took 119 s, not 54 s
-    (docs/benchmarks.md). It costs about 35 s once, at the first install.
+    so a session never runs on versions the suite has not passed with. `compiled`: also
+    `--compile-bytecode`, for the sessions that start many Python processes. Where Python
+    cannot write `.pyc` files (PYTHONDONTWRITEBYTECODE set, or the read-only environment of
+    the cluster check's machines) every process compiled torch's and MLflow's sources again,
+    4 s more per process; the suite took 513 s, not 289 s (docs/benchmarks.md). It costs
+    about 35 s (58 s of CPU) once, at the environment's creation: more than 4 to 8 s a
+    process saves in a session of one to three (report, ui, sweep), which are not compiled.
     """
     venv = session.virtualenv.location
-    args = ["uv", "sync", "--locked", "--no-progress", "--compile-bytecode", f"--python={venv}"]
+    args = ["uv", "sync", "--locked", "--no-progress", f"--python={venv}"]
+    args += ["--compile-bytecode"] if compiled else []
     args += [f"--only-group={only_group}"] if only_group else []
     for extra in extras:
         args += ["--extra", extra]
@@ -59,7 +63,7 @@ def _install(session: nox.Session, *extras: str, only_group: str | None = None) 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Unit and integration tests (benchmarks excluded)."""
-    _install(session, "dev")
+    _install(session, "dev", compiled=True)
     # One test process per core; worksteal evens out the few long process tests.
     session.run("pytest", "--ignore=tests/benchmarks", "-n", "auto", "--dist", "worksteal",
                 *session.posargs)
@@ -121,7 +125,7 @@ def bench(session: nox.Session) -> None:
 def cluster(session: nox.Session) -> None:
     """The multi-machine check (root, PostgreSQL): machines made of namespaces, the fault
     table and the scale table (scripts/cluster_check.sh, docs/scaling.md)."""
-    _install(session, "dev")  # dev: the tiny data set's writer lives in tests/conftest.py
+    _install(session, "dev", compiled=True)  # dev: the tiny data set's writer (tests/conftest.py)
     python = str(Path(session.virtualenv.location, "bin", "python"))
     session.run("bash", "scripts/cluster_check.sh", *session.posargs,
                 env={"PYTHON": python}, external=True)
