@@ -25,7 +25,7 @@ from harness.console import console
 from harness.data import fsdd
 from harness.data.background import read_noise
 from harness.data.cache import Cache, prepare_cache
-from harness.data.download import COMPLETE, download
+from harness.data.download import COMPLETE, archive_folder, download
 from harness.data.speakers import fraction_rows, speaker_disjoint
 from harness.data.spec import SPLITS, DataSpec
 from harness.data.speech_commands import (
@@ -114,7 +114,7 @@ def folder_of(dataset: str) -> Path:
     """Where the named data set lives under data_dir() once prepared (nothing is fetched)."""
     if dataset in SYNTH_SETS or dataset == fsdd.NAME:
         return data_dir() / dataset
-    return data_dir() / "SpeechCommands" / dataset
+    return archive_folder(data_dir(), dataset)
 
 
 def prepared(dataset: str) -> bool:

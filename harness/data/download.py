@@ -63,6 +63,11 @@ def archive_url(name: str, url: str | None = None) -> str:
     return f"{base.rstrip('/')}/{name}.tar.gz"
 
 
+def archive_folder(data_dir: Path, name: str) -> Path:
+    """Where the Speech Commands archive `name` is extracted: data_dir/SpeechCommands/name."""
+    return data_dir / "SpeechCommands" / name
+
+
 def download(name: str, data_dir: Path, url: str | None = None,
              sha256: str | None = None) -> Path:
     """data_dir/SpeechCommands/`name`, downloaded and extracted unless already complete.
@@ -73,7 +78,7 @@ def download(name: str, data_dir: Path, url: str | None = None,
     """
     if name not in SHA256:
         raise HarnessError(f"no archive {name!r} to download; known: {', '.join(ARCHIVES)}")
-    folder = data_dir / "SpeechCommands" / name
+    folder = archive_folder(data_dir, name)
     if (folder / COMPLETE).is_file():
         return folder
     if folder.exists():  # not renamed in whole by us: extracted by hand or by torchaudio
