@@ -505,7 +505,7 @@ def test_list_recipes_shows_every_value(capsys) -> None:
 def test_workers_share_the_cores_out() -> None:
     import os
 
-    from harness.sweep.worker import threads_per_worker
+    from harness.sweep.worker_processes import threads_per_worker
 
     cores = len(os.sched_getaffinity(0))
     assert threads_per_worker(1) == cores

@@ -66,7 +66,8 @@ def _run(plan: Any, args: argparse.Namespace) -> int:
     from harness.sweep.faults import FirstFailures
     from harness.sweep.queue import TrialQueue, fill_queue, finish
     from harness.sweep.stores import plan_disagreement
-    from harness.sweep.worker import run_workers, work
+    from harness.sweep.worker import work
+    from harness.sweep.worker_processes import run_workers
     from harness.training.recipes import resolve
 
     exp = plan.experiment

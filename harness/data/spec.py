@@ -6,7 +6,7 @@ trial params (`data.<key>`) and the `load_splits` arguments they become.
     spec.load()        # harness.data.load_splits(**spec.load_args())
     DataSpec.check("split", "random")           # one value; HarnessError saying what is wrong
 
-Every reader goes through here: the experiment-file validator (harness.sweep.experiment_file),
+Every reader goes through here: the experiment-file validator (harness.sweep.file_keys),
 the sweep's worker and preflight, `harness stream` and `harness evaluate`. Adding a key is a
 field below (with its check in `check` if its type says too little), the parameter of the
 same name in harness.data.load_splits (tests/test_data_spec.py holds the two together), and

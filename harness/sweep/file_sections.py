@@ -6,8 +6,9 @@ asks of each trial besides training it, and how the report judges it.
     [evaluate] datasets                     -> SectionReader.other_sets
     [stream], [export]                      -> SectionReader.settings (their own from_table)
 
-harness.sweep.experiment_file's validator is a SectionReader: every error names the file
-and the key, with what would be accepted.
+harness.sweep.experiment_file's validator is a SectionReader (through
+harness.sweep.file_keys.KeyReader): every error names the file and the key, with what would
+be accepted.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Sweep workers: claim queued trials of a study and run them, here or in processes.
+"""A sweep worker's loop: claim queued trials of a study and run them, one at a time.
 
     work(plan)                    # this process, until the queue is empty
-    run_workers(plan, 2)          # 2 spawned processes, each running `work`
-    run_workers(plan, 2, Budget(10))   # at most 10 trials (harness.sweep.budget)
+    work(plan, Budget(10))        # at most 10 trials (harness.sweep.budget)
+    # n processes, each running `work`: harness.sweep.worker_processes.run_workers
 
 A trial's parameters come from Optuna (`Experiment.suggest`); the trainer knows nothing
 of Optuna or MLflow: `fit` yields epochs, and `run_trial` logs each one to the trial's
@@ -23,14 +23,8 @@ training is replaced by sleep (harness/sweep/dry_run.py), the rest is as here.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import math
-import multiprocessing as mp
-import os
-import signal
-import sys
-import threading
 import time
 import traceback
 from collections import Counter
@@ -43,7 +37,7 @@ from optuna.trial import TrialState
 from harness.console import console
 from harness.disk import is_full
 from harness.errors import HarnessError
-from harness.signals import exit_status, ignore_sigint, release_frames, stop_on_sigterm
+from harness.signals import exit_status, release_frames
 from harness.sweep.budget import Budget
 from harness.sweep.dry_run import DryTrial, wait_at_gate
 from harness.sweep.faults import recover, requeue, store_full
@@ -59,8 +53,6 @@ from harness.tracking.runs import Tracker, TrialRun
 from harness.training.divergence import DivergedError, mark
 
 TrialHook = Callable[[int, dict[str, Any] | None, str, float | None], None]
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-STOP_GRACE_S = 60  # a stopped worker's time to fail and re-queue its trial
 WAIT_STEP_S = 1.0  # an idle worker's look at the trials that still run
 
 
@@ -134,94 +126,6 @@ def next_trial(queue: TrialQueue, tracker: Tracker, budget: Budget) -> optuna.Tr
                           "here after the heartbeat grace)", soft_wrap=True)
             said = True
         time.sleep(min(WAIT_STEP_S, interval()))
-
-
-def run_workers(plan: SweepPlan, n: int, budget: Budget | None = None,
-                poll: Callable[[], None] | None = None) -> list[int]:
-    """Run `work` in `n` spawned processes; `poll()` is called every second meanwhile.
-
-    A dry run's workers are forked from a forkserver that imported this module once: they
-    share its ~180 MB of imports (MLflow's, mostly) instead of each loading its own, so 64 of
-    them fit in a load test's memory (docs/scaling.md). Real workers are spawned: torch and
-    CUDA must start in a clean process."""
-    budget = budget if budget is not None else Budget()
-    if plan.dry_run is None:
-        ctx, parent = mp.get_context("spawn"), os.getpid()
-    else:
-        ctx, parent = mp.get_context("forkserver"), None  # their parent: the forkserver
-        ctx.set_forkserver_preload([__name__])
-    threads = threads_per_worker(n)
-    procs = [ctx.Process(target=_worker_main, args=(plan, budget, parent, threads),
-                         name=f"sweep-worker-{i}") for i in range(n)]
-    with ignore_sigint():  # Ctrl-C is ours; we stop the workers with SIGTERM
-        for p in procs:
-            p.start()
-    try:
-        while any(p.is_alive() for p in procs):
-            if poll:
-                poll()
-            for p in procs:
-                p.join(timeout=1 / n)
-    finally:  # interrupted: each worker fails and re-queues its trial, then exits
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-        for p in procs:
-            p.join(timeout=STOP_GRACE_S)
-            if p.is_alive():
-                p.kill()  # stuck: its trial is recovered as a dead worker's
-                p.join()
-    return [p.exitcode or 0 for p in procs]
-
-
-def threads_per_worker(n: int) -> int:
-    """CPU threads for each of `n` workers: this process's cores shared out, at least 1.
-
-    Each torch process otherwise starts one OpenMP thread per core, and n of them on the
-    same cores wait on each other's threads (docs/benchmarks.md, "Why 1-thread workers").
-    """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // n)
-
-
-def _worker_main(plan: SweepPlan, budget: Budget, parent: int | None, threads: int) -> None:
-    """A spawned worker: it dies with its parent (the sweep's process, or None: the
-    forkserver, which ends with the sweep's), so a killed sweep leaves no orphans."""
-    # Linux: the kernel kills us the moment the parent dies, mid-trial or not; elsewhere
-    # (no prctl) the watch below notices within a second.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    parent = os.getppid() if parent is None else parent
-    if os.getppid() != parent:
-        os._exit(1)  # the parent died before we could ask
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-    stop_on_sigterm()
-    if plan.dry_run is None:  # a dry run's workers never import torch
-        import torch
-
-        torch.set_num_threads(threads)
-    try:
-        try:
-            work(plan, budget)
-        except Exception as exc:  # a full disk met outside a trial: one line too
-            if isinstance(exc, HarnessError) or not is_full(exc):
-                raise
-            raise store_full(exc, "a worker's records", plan) from None
-    except KeyboardInterrupt as exc:  # cleaned up in `work`; no traceback from a worker
-        sys.exit(exit_status(exc)[0])
-    except HarnessError as exc:  # its storage gone, a full disk: one line, as the CLI says
-        budget.close()  # the others start no trial: they would meet the same
-        console.print(f"error: {exc}", markup=False, soft_wrap=True)
-        sys.exit(2)
 
 
 def run_trial(queue: TrialQueue, trial: optuna.Trial, tracker: Tracker,
