@@ -67,7 +67,8 @@ from harness.training.recipes import resolve
 
 
 class TrialQueue:
-    """A plan's Optuna study as a queue of trials: fill, claim, fail, recover, heartbeat."""
+    """A plan's Optuna study as a queue of trials: fill, claim, fail, heartbeat (dead
+    workers' trials: harness.sweep.faults.recover)."""
 
     def __init__(self, plan: SweepPlan) -> None:
         exp = plan.experiment
