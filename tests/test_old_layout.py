@@ -71,3 +71,16 @@ def test_evaluate_and_stream_score_an_old_model(old_run: dict[str, Any],
     assert main(["stream", run_id, "--tracking-uri", uri, "--set", "seconds=10"]) == 0
     metrics = old_run["client"].get_run(run_id).data.metrics
     assert "stream_frr_at_1fa_h" in metrics
+
+
+@pytest.mark.parametrize("module", ["harness.logged_model", "harness.tracking.logged_model"])
+def test_every_old_class_path_unpickles_as_the_classifier(module: str) -> None:
+    """Models logged between the stage layout and the Classifier pickled the class as
+    harness.tracking.logged_model.Pipeline; `harness export` of such a run raised
+    AttributeError (docs/export.md's table was trained then)."""
+    import io
+
+    from harness.tracking.logged_model import _moved_pickle
+
+    global_ref = f"c{module}\nPipeline\n.".encode()  # pickle's GLOBAL opcode, then STOP
+    assert _moved_pickle.Unpickler(io.BytesIO(global_ref)).load() is Classifier

@@ -111,9 +111,11 @@ def load_pipeline(client: MlflowClient, run_id: str) -> nn.Module:
     return net.eval()
 
 
-# Class paths of models pickled before the layout moved (harness.logged_model held the
-# class, called Pipeline then) -> where they live now.
-MOVED_CLASSES = {("harness.logged_model", "Pipeline"): ("harness.models.classifier", "Classifier")}
+# Class paths of models pickled before the class settled -> where it lives now: Pipeline was
+# in harness.logged_model, then, for the commits between the stage layout (5efc8dd) and the
+# Classifier (8d2ea5c), in harness.tracking.logged_model.
+MOVED_CLASSES = {(module, "Pipeline"): ("harness.models.classifier", "Classifier")
+                 for module in ("harness.logged_model", "harness.tracking.logged_model")}
 
 
 class _MovedUnpickler(pickle.Unpickler):
