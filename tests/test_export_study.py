@@ -100,6 +100,21 @@ def test_export_command_int8_on_a_learnable_task(export_study: dict[str, Any],
     assert calibration["indices"] == sorted(set(calibration["indices"]))
 
 
+@needs_onnx
+@pytest.mark.slow
+def test_float_frontend_in_a_study_keeps_every_frontend_float(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`[export] float_frontend = true`: complex's STFT, quantised by default (the test
+    above), stays float in the int8 graph, as `harness export --float-frontend` keeps it."""
+    monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    _, children = sweep_tiny(tmp_path, EXPORT + "float_frontend = true\n")
+    plans = {r.data.params["frontend"]: json.loads(r.data.tags["harness.export.int8"])
+             for r in children}
+    assert {fe: plan["frontend"] for fe, plan in plans.items()} == {
+        "magnitude": "float", "complex": "float"}
+
+
 def test_int8_verdict_pairs_each_trial_over_seeds(tmp_path: Path) -> None:
     """Per configuration, int8 − fp32 of the same trial, a pair per seed, under the
     accuracy rules: a 2-point loss in every seed is `worse`, none `equivalent`; the Pareto
@@ -125,7 +140,10 @@ def test_int8_verdict_pairs_each_trial_over_seeds(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("table", "message"), [
     ("onnx = 1", "[export] onnx: 1 is not true or false"),
     ("int8 = true", "[export] int8: the int8 graph is quantised from the fp32 one"),
-    ("onnx = true\nfloat = true", "[export]: unknown key 'float'; known: onnx, int8"),
+    ("onnx = true\nfloat = true",
+     "[export]: unknown key 'float'; known: onnx, int8, float_frontend"),
+    ("onnx = true\nfloat_frontend = true", "[export] float_frontend: it keeps the front-end "
+                                            "float in the int8 graph; add int8 = true"),
 ])
 def test_export_table_errors(tmp_path: Path, table: str, message: str) -> None:
     exp = tiny_experiment(tmp_path)
@@ -142,6 +160,8 @@ def test_export_table_read_and_kept_out_of_the_identity(tmp_path: Path) -> None:
     on = load_experiment(exp)
     assert plain.export is None and on.export == ExportSettings(int8=False)
     assert on.identity == plain.identity  # measuring more does not fork a study
+    exp.write_text(exp.read_text() + "int8 = true\nfloat_frontend = true\n")
+    assert load_experiment(exp).export == ExportSettings(int8=True, float_frontend=True)
 
 
 def test_a_study_with_export_needs_onnxruntime_before_any_trial(

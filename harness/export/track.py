@@ -51,5 +51,6 @@ def export_trial(client: MlflowClient, run_id: str, pipeline: nn.Module, data: A
     splits it trained and was tested on), and log it to its run. The files pass through a
     temporary folder; the run keeps them."""
     with tempfile.TemporaryDirectory(prefix="harness-export-") as tmp:
-        result = measure(pipeline, data.test, data.train, tmp, int8=settings.int8, names=names)
+        result = measure(pipeline, data.test, data.train, tmp, int8=settings.int8,
+                         float_frontend=settings.float_frontend, names=names)
         log_export(client, run_id, result)
