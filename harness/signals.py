@@ -4,7 +4,7 @@ non-zero with one line instead of leaving trials RUNNING.
 
     stop_on_sigterm()            # in the sweep process and each worker, main thread
     with ignore_sigint(): p.start()   # workers leave Ctrl-C to the sweep process
-    except KeyboardInterrupt as exc: release_frames(exc); clean up; raise
+    except BaseException as exc: release_frames(exc); clean up; raise
 
 Python turns SIGINT into KeyboardInterrupt; `Terminated` is one too, so every
 `except KeyboardInterrupt` that cleans up handles both. A second signal while cleaning up
@@ -67,9 +67,10 @@ def ignore_sigint() -> Iterator[None]:
         signal.signal(signal.SIGINT, old)
 
 
-def release_frames(exc: KeyboardInterrupt) -> None:
-    """Free the frames an interruption unwound through, and what they held, before the
-    clean-up writes to a store.
+def release_frames(exc: BaseException) -> None:
+    """Before a clean-up writes to a store: if `exc` is an interruption (Ctrl-C, SIGTERM),
+    free the frames it unwound through and what they held; any other error keeps its
+    traceback (it is shown, or kept in the run).
 
     A signal raises wherever the main thread is, often inside a database call. The query's
     cursor then stays alive in the traceback's frames and, on SQLite, keeps its lock on the
@@ -78,5 +79,6 @@ def release_frames(exc: KeyboardInterrupt) -> None:
     about 20 of tests/test_faults_signals.py's Ctrl-C test. An interruption's traceback is
     never shown; the collection frees the cycles SQLAlchemy's error handling leaves.
     """
-    exc.__traceback__ = None
-    gc.collect()
+    if isinstance(exc, KeyboardInterrupt):
+        exc.__traceback__ = None
+        gc.collect()

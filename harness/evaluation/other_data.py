@@ -167,8 +167,7 @@ def log_evaluation(client: MlflowClient, trial: Any, ev: Evaluation,
         client.log_text(run_id, _csv(["label", "pred"], ev.predictions.tolist()),
                         "eval_predictions.csv")
     except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            release_frames(exc)  # a query it cut off would keep SQLite locked
+        release_frames(exc)  # an interruption's cut-off query would keep SQLite locked
         client.set_terminated(run_id, "FAILED")
         raise
     client.set_terminated(run_id, "FINISHED")

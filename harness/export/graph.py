@@ -231,11 +231,10 @@ def _strip_debug_records(proto: object) -> None:
 
     They are debugging text, not the model: 40 KB of quick.toml's 631 KB fp32 graph on
     `complex` and 33 KB of its 207 KB int8 one (docs/export.md), more for front-ends of more
-    nodes, and they made two exports of one trial differ by where the code was checked out. Read by
-    `_mark_frontend` first; node names (the FRONTEND prefix) are kept.
+    nodes, and they made two exports of one trial differ by where the code was checked
+    out. Read by `_mark_frontend` first; node names (the FRONTEND prefix) are kept.
     """
-    graphs = [proto.graph, *proto.functions]  # type: ignore[attr-defined]
-    for g in graphs:
+    for g in (proto.graph, *proto.functions):  # type: ignore[attr-defined]
         for node in g.node:
             del node.metadata_props[:]
 

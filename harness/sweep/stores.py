@@ -64,23 +64,25 @@ def rdb_storage(url: str, **kwargs: Any) -> RDBStorage:
 
     from harness.sweep.preflight import without_password
 
-    for attempt in range(CREATE_TRIES):
+    def connect() -> RDBStorage:
         try:
             with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return RDBStorage(url, **kwargs)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
-            if attempt == CREATE_TRIES - 1:
-                raise
-            time.sleep(0.2 + random.random())  # apart: both losing twice in step is unlikely
         except sqlalchemy.exc.OperationalError as exc:
             raise HarnessError(f"--storage {without_password(url)}: cannot connect to the "
-                               f"database ({server_said(exc)}); check the user, password, "
+                               f"database ({_server_said(exc)}); check the user, password, "
                                "host and database name in the URL") from None
-    raise AssertionError("unreachable")
+
+    for _ in range(CREATE_TRIES - 1):
+        try:
+            return connect()
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            time.sleep(0.2 + random.random())  # apart: both losing twice in step is unlikely
+    return connect()
 
 
-def server_said(exc: Exception) -> str:
+def _server_said(exc: Exception) -> str:
     """A database driver's error as one line: PostgreSQL's `FATAL:` part where it has one."""
     text = str(getattr(exc, "orig", None) or exc)
     text = text.rpartition("FATAL:")[2] if "FATAL:" in text else text

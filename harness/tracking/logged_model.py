@@ -68,8 +68,7 @@ def log_pipeline(client: MlflowClient, run_id: str, net: nn.Module, labels: Sequ
                                       serialization_format="pickle")  # pt2 needs torch.export
             client.log_model_artifacts(logged.model_id, f"{tmp}/model")
     except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            release_frames(exc)  # a query it cut off would keep SQLite locked
+        release_frames(exc)  # an interruption's cut-off query would keep SQLite locked
         client.finalize_logged_model(logged.model_id, "FAILED")
         raise
     client.finalize_logged_model(logged.model_id, "READY")
